@@ -1,0 +1,2 @@
+#include <sandbox.h>
+const char *sbx_version(void) { return "0.1.0"; }

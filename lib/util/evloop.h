@@ -1,0 +1,16 @@
+/* A small epoll loop for the device thread: fds with callbacks, stopped through an eventfd. */
+#pragma once
+#include <stdint.h>
+
+struct evloop;
+typedef void (*evloop_fn)(void *opaque, uint32_t events);
+
+int evloop_new(struct evloop **out);
+void evloop_free(struct evloop *l);
+/* Watches fd for `events` (EPOLLIN...), calling fn(opaque, revents) from the loop thread. */
+int evloop_add(struct evloop *l, int fd, uint32_t events, evloop_fn fn, void *opaque);
+int evloop_del(struct evloop *l, int fd);
+/* Runs until evloop_stop; returns 0, or -errno if epoll itself fails. */
+int evloop_run(struct evloop *l);
+/* Thread-safe and async-signal-safe. */
+void evloop_stop(struct evloop *l);

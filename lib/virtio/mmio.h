@@ -1,0 +1,51 @@
+/* virtio-mmio transport, version 2 (virtio 1.x, "modern" only). */
+#pragma once
+#include <pthread.h>
+#include <stdint.h>
+#include "queue.h"
+#include "virtio_dev.h"
+
+#define VIRTIO_MMIO_WINDOW 0x200 /* register window size we map per device */
+#define VIRTIO_MMIO_MAX_QUEUES 8
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050 /* register offset the VMM attaches ioeventfds to */
+
+#define VIRTIO_MMIO_INT_VRING 0x1
+#define VIRTIO_MMIO_INT_CONFIG 0x2
+
+struct virtio_mmio {
+	pthread_mutex_t lock;
+	const struct virtio_dev_ops *ops;
+	void *dev;
+	const struct guest_mem *mem;
+	uint64_t base;
+	uint32_t gsi;
+	int irq_fd; /* eventfd wired to the guest interrupt (KVM irqfd); written to raise it */
+
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel;
+	uint64_t driver_features;
+	uint32_t queue_sel;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	struct {
+		uint16_t num;
+		uint32_t desc_lo, desc_hi, avail_lo, avail_hi, used_lo, used_hi;
+		struct virtq vq;
+	} queues[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+/* irq_fd is owned by the caller. */
+void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
+		      const struct guest_mem *mem, uint64_t base, uint32_t gsi, int irq_fd);
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* bus_access_fn for the register window (opaque = struct virtio_mmio *). A QueueNotify write that
+ * arrives here (no ioeventfd attached) calls the device's queue_notify directly. */
+void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, int is_write);
+
+/* For the device: the queue q of this transport (NULL if q is out of range or not ready). */
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
+/* Device finished pushing to queue q: raise the used-buffer interrupt if the driver wants one. */
+void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q);
+/* Device config changed: bump the generation, raise the config interrupt. */
+void virtio_mmio_notify_config(struct virtio_mmio *t);
