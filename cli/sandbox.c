@@ -1,1 +1,316 @@
-int main(void) { return 0; }
+/* sandbox: the command-line face of libsandbox. Each subcommand is a thin layer over the API. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/fs.h>
+#include <sandbox.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guest_defaults.h"
+
+static const char *const guest_modules[] = {
+	"virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "failover", "net_failover",
+	"virtio_net", "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sandbox COMMAND [OPTIONS]\n"
+		"  doctor                      what this host can run, and what is missing\n"
+		"  boot [OPTIONS]              boot a microVM and stream its console\n"
+		"      --kernel PATH           guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)\n"
+		"      --initramfs PATH        default: built for that kernel\n"
+		"      --rootfs IMG            root disk (default $SANDBOX_ROOTFS)\n"
+		"      --disk IMG[:ro]         another disk (repeatable)\n"
+		"      --cpus N --memory MiB   default 1 and 512\n"
+		"      --exec CMD              run CMD in the guest once it is up, then power off\n"
+		"      --kernel-args ARGS      extra kernel command-line words\n"
+		"      --timeout S             stop the guest after S seconds (default: none)\n"
+		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
+		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
+		"  version\n");
+}
+
+/* Whether `dir` supports reflinks: clone one small file into another with FICLONE. */
+static const char *reflink_support(const char *dir)
+{
+	char a[4200], b[4200];
+	const char *verdict = "no (copies will be used)";
+	int fa, fb;
+
+	snprintf(a, sizeof(a), "%s/.reflink-probe-a", dir);
+	snprintf(b, sizeof(b), "%s/.reflink-probe-b", dir);
+	fa = open(a, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fb = open(b, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fa < 0 || fb < 0)
+		verdict = "unknown (cannot write there)";
+	else if (write(fa, "probe", 5) == 5 && ioctl(fb, FICLONE, fa) == 0)
+		verdict = "yes";
+	if (fa >= 0)
+		close(fa);
+	if (fb >= 0)
+		close(fb);
+	unlink(a);
+	unlink(b);
+	return verdict;
+}
+
+static int cmd_doctor(void)
+{
+	static const char *const names[] = { "no KVM", "KVM, paravirtual only",
+					     "KVM with hardware virtualization" };
+	char kernel[4096], path[4300], cache[4096];
+	const char *state = getenv("SANDBOX_STATE_DIR");
+	char *detail = NULL;
+	int virt, problems = 0;
+
+	sbx_host_probe(&virt, &detail);
+	printf("libsandbox %s\n", sbx_version());
+	printf("host:       %s: %s\n", names[virt], detail);
+	problems += virt != SBX_HOST_KVM_HW;
+	sbx_free(detail);
+	if (guest_kernel_find(kernel, sizeof(kernel)) < 0) {
+		printf("kernel:     none found (apt-get install linux-image-cloud-amd64)\n");
+		problems++;
+	} else {
+		const char *release = guest_kernel_release(kernel);
+		unsigned missing = 0;
+		printf("kernel:     %s\n", kernel);
+		for (size_t i = 0; i < sizeof(guest_modules) / sizeof(guest_modules[0]); i++) {
+			char cmd[8600];
+			snprintf(cmd, sizeof(cmd),
+				 "find /lib/modules/%s -name '%s.ko' 2>/dev/null | grep -q .", release,
+				 guest_modules[i]);
+			if (system(cmd) != 0) {
+				printf("  module %s: MISSING\n", guest_modules[i]);
+				missing++;
+			}
+		}
+		printf("modules:    %s in /lib/modules/%s\n", missing ? "some missing" : "all found",
+		       release);
+		problems += missing != 0;
+	}
+	if (!state || !*state)
+		state = geteuid() == 0 ? "/run/libsandbox" : "/tmp";
+	mkdir(state, 0700);
+	printf("state dir:  %s (reflink: %s)\n", state, reflink_support(state));
+	if (guest_cache_dir(cache, sizeof(cache)) == 0) {
+		snprintf(path, sizeof(path), "%s", cache);
+		printf("cache dir:  %s (reflink: %s)\n", path, reflink_support(path));
+	}
+	printf("%s\n", problems ? "doctor: problems found (see above)" : "doctor: all good");
+	return problems ? 1 : 0;
+}
+
+struct boot_opts {
+	char kernel[4096], initramfs[4096];
+	const char *rootfs, *exec, *kernel_args;
+	const char *disks[8];
+	unsigned ndisks, cpus, memory;
+	int timeout_s;
+};
+
+static int boot_parse(int argc, char **argv, struct boot_opts *o)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, 0, 'k' }, { "initramfs", required_argument, 0, 'i' },
+		{ "rootfs", required_argument, 0, 'r' }, { "disk", required_argument, 0, 'd' },
+		{ "cpus", required_argument, 0, 'c' },   { "memory", required_argument, 0, 'm' },
+		{ "exec", required_argument, 0, 'e' },   { "kernel-args", required_argument, 0, 'a' },
+		{ "timeout", required_argument, 0, 't' }, { 0, 0, 0, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cpus = 1;
+	o->memory = 512;
+	o->timeout_s = -1;
+	o->rootfs = getenv("SANDBOX_ROOTFS");
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k': snprintf(o->kernel, sizeof(o->kernel), "%s", optarg); break;
+		case 'i': snprintf(o->initramfs, sizeof(o->initramfs), "%s", optarg); break;
+		case 'r': o->rootfs = optarg; break;
+		case 'd':
+			if (o->ndisks == 8) {
+				fprintf(stderr, "sandbox: at most 8 extra disks\n");
+				return 2;
+			}
+			o->disks[o->ndisks++] = optarg;
+			break;
+		case 'c': o->cpus = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'm': o->memory = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'e': o->exec = optarg; break;
+		case 'a': o->kernel_args = optarg; break;
+		case 't': o->timeout_s = atoi(optarg); break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!o->rootfs) {
+		fprintf(stderr, "sandbox: no rootfs: pass --rootfs IMG or set SANDBOX_ROOTFS "
+				"(build one with `sandbox rootfs build -o IMG`)\n");
+		return 2;
+	}
+	if (!o->kernel[0] && guest_kernel_find(o->kernel, sizeof(o->kernel)) < 0) {
+		fprintf(stderr, "sandbox: no guest kernel found; pass --kernel\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* Applies the boot options to a config; each failure prints the config's message. */
+static int boot_configure(sbx_config *cfg, struct boot_opts *o)
+{
+	char err[512];
+	int rc = SBX_OK;
+
+	if (!o->initramfs[0]) {
+		const char *env = getenv("SANDBOX_INITRAMFS");
+		if (env && *env)
+			snprintf(o->initramfs, sizeof(o->initramfs), "%s", env);
+		else if ((rc = guest_initramfs_build(o->kernel, o->initramfs, sizeof(o->initramfs),
+						     err, sizeof(err))) != SBX_OK) {
+			fprintf(stderr, "sandbox: initramfs: %s\n", err);
+			return rc;
+		}
+	}
+	if (rc == SBX_OK) rc = sbx_config_set_kernel(cfg, o->kernel);
+	if (rc == SBX_OK) rc = sbx_config_set_initramfs(cfg, o->initramfs);
+	if (rc == SBX_OK) rc = sbx_config_add_disk(cfg, o->rootfs, 0);
+	for (unsigned i = 0; rc == SBX_OK && i < o->ndisks; i++) {
+		char path[4096];
+		size_t n = strlen(o->disks[i]);
+		int ro = n > 3 && strcmp(o->disks[i] + n - 3, ":ro") == 0;
+		snprintf(path, sizeof(path), "%.*s", (int)(ro ? n - 3 : n), o->disks[i]);
+		rc = sbx_config_add_disk(cfg, path, ro);
+	}
+	if (rc == SBX_OK) rc = sbx_config_set_vcpus(cfg, o->cpus);
+	if (rc == SBX_OK) rc = sbx_config_set_memory_mib(cfg, o->memory);
+	if (rc == SBX_OK && o->exec) rc = sbx_config_set_init_command(cfg, o->exec);
+	if (rc == SBX_OK && o->kernel_args) rc = sbx_config_set_kernel_args(cfg, o->kernel_args);
+	if (rc != SBX_OK)
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
+	return rc;
+}
+
+static const char *exit_reason_name(int reason)
+{
+	static const char *const names[] = { "running", "poweroff", "reboot", "stopped", "crash",
+					     "vmm-died" };
+	return reason >= 0 && reason <= SBX_EXIT_VMM_DIED ? names[reason] : "unknown";
+}
+
+static int cmd_boot(int argc, char **argv)
+{
+	struct boot_opts o;
+	sbx_config *cfg = sbx_config_new();
+	sbx_sandbox *sb = NULL;
+	char *console = NULL;
+	int rc, reason = SBX_EXIT_NONE;
+	double ready = 0;
+
+	if (!cfg)
+		return 1;
+	rc = boot_parse(argc, argv, &o);
+	if (rc == 0 && boot_configure(cfg, &o) != SBX_OK)
+		rc = 1;
+	if (rc == 0 && (rc = sbx_sandbox_create(cfg, &sb)) != SBX_OK) {
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
+		rc = 1;
+	}
+	if (rc == 0) {
+		fprintf(stderr, "sandbox: %s booting (VMM pid %d)\n", sbx_sandbox_id(sb),
+			sbx_sandbox_vmm_pid(sb));
+		rc = sbx_sandbox_wait_exit(sb, o.timeout_s < 0 ? -1 : o.timeout_s * 1000, &reason);
+		if (rc == SBX_ETIMEDOUT)
+			sbx_sandbox_stop(sb);
+		if (sbx_sandbox_console(sb, &console, NULL) == SBX_OK)
+			fputs(console, stdout);
+		if (sbx_sandbox_ready_time(sb, &ready) == SBX_OK)
+			fprintf(stderr, "sandbox: guest ready after %.3f s\n", ready);
+		fprintf(stderr, "sandbox: guest stopped: %s%s%s\n",
+			rc == SBX_ETIMEDOUT ? "timeout" : exit_reason_name(reason),
+			*sbx_sandbox_last_error(sb) ? ": " : "", sbx_sandbox_last_error(sb));
+		rc = rc == SBX_OK && reason == SBX_EXIT_POWEROFF ? 0 : 1;
+	}
+	sbx_free(console);
+	sbx_sandbox_destroy(sb);
+	sbx_config_free(cfg);
+	return rc;
+}
+
+static int cmd_initramfs(int argc, char **argv)
+{
+	char kernel[4096] = "", *err = NULL;
+	const char *out = NULL;
+	int c, rc;
+
+	while ((c = getopt(argc, argv, "k:o:")) != -1) {
+		if (c == 'k')
+			snprintf(kernel, sizeof(kernel), "%s", optarg);
+		else if (c == 'o')
+			out = optarg;
+		else
+			return 2;
+	}
+	if (!out || (!kernel[0] && guest_kernel_find(kernel, sizeof(kernel)) < 0)) {
+		fprintf(stderr, "usage: sandbox initramfs [-k KERNEL] -o OUT\n");
+		return 2;
+	}
+	rc = sbx_initramfs_build(guest_kernel_release(kernel), NULL, out, &err);
+	if (rc != SBX_OK)
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), err ? err : "");
+	sbx_free(err);
+	return rc == SBX_OK ? 0 : 1;
+}
+
+/* The rootfs builder is a shell script around debootstrap, installed beside the VMM. */
+static int cmd_rootfs(int argc, char **argv)
+{
+	const char *script = getenv("SANDBOX_BUILD_ROOTFS");
+
+	if (argc < 2 || strcmp(argv[1], "build") != 0) {
+		fprintf(stderr, "usage: sandbox rootfs build [--packages \"A B\"] -o IMG\n");
+		return 2;
+	}
+	if (!script || !*script)
+		script = SBX_BUILD_ROOTFS_PATH;
+	argv[1] = (char *)script;
+	execv(script, argv + 1);
+	fprintf(stderr, "sandbox: %s: %s\n", script, strerror(errno));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "doctor") == 0)
+		return cmd_doctor();
+	if (strcmp(argv[1], "boot") == 0)
+		return cmd_boot(argc - 1, argv + 1);
+	if (strcmp(argv[1], "initramfs") == 0)
+		return cmd_initramfs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "rootfs") == 0)
+		return cmd_rootfs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "version") == 0) {
+		printf("%s\n", sbx_version());
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sandbox: unknown command %s\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -12,8 +12,22 @@
 #define VIRTIO_MMIO_INT_VRING 0x1
 #define VIRTIO_MMIO_INT_CONFIG 0x2
 
+/* One queue's registers as the driver wrote them, and the ring they armed. */
+struct virtio_mmio_queue {
+	uint16_t num;
+	uint32_t desc_lo, desc_hi, avail_lo, avail_hi, used_lo, used_hi;
+	struct virtq vq;
+};
+
+/* Locking: `lock` guards the registers and interrupt state; the device's features, config_read,
+ * config_write, activate and reset run under it and must not call back into the transport
+ * (virtio_mmio_queue excepted). `notify_lock` is taken before `lock` and serialises queue_notify
+ * with the writes that change queue state (Status, QueueReady), so a reset never pulls a ring
+ * from under a request in flight. queue_notify runs without `lock` because the device calls
+ * back into virtio_mmio_notify_used, which takes it. */
 struct virtio_mmio {
 	pthread_mutex_t lock;
+	pthread_mutex_t notify_lock;
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	const struct guest_mem *mem;
@@ -27,25 +41,30 @@ struct virtio_mmio {
 	uint32_t queue_sel;
 	uint32_t interrupt_status;
 	uint32_t config_generation;
-	struct {
-		uint16_t num;
-		uint32_t desc_lo, desc_hi, avail_lo, avail_hi, used_lo, used_hi;
-		struct virtq vq;
-	} queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
 };
 
 /* irq_fd is owned by the caller. */
 void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
 		      const struct guest_mem *mem, uint64_t base, uint32_t gsi, int irq_fd);
+/* Does not free the device: whoever opened it calls ops->free. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* bus_access_fn for the register window (opaque = struct virtio_mmio *). A QueueNotify write that
- * arrives here (no ioeventfd attached) calls the device's queue_notify directly. */
+ * arrives here (no ioeventfd attached) is handled as virtio_mmio_kick. */
 void virtio_mmio_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, int is_write);
 
-/* For the device: the queue q of this transport (NULL if q is out of range or not ready). */
+/* The VMM's ioeventfd handler for queue q: runs the device's queue_notify, serialised with
+ * resets, once DRIVER_OK is set and unless the device needs a reset. Out-of-range q is ignored. */
+void virtio_mmio_kick(struct virtio_mmio *t, unsigned q);
+
+/* For the device: the queue q of this transport (NULL if q is out of range or not ready).
+ * Only valid inside activate or queue_notify, where the transport keeps queue state still. */
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 /* Device finished pushing to queue q: raise the used-buffer interrupt if the driver wants one. */
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q);
 /* Device config changed: bump the generation, raise the config interrupt. */
 void virtio_mmio_notify_config(struct virtio_mmio *t);
+/* Device hit an error it cannot recover from (e.g. a broken avail index): set
+ * DEVICE_NEEDS_RESET and raise the config interrupt so the driver resets it. */
+void virtio_mmio_set_needs_reset(struct virtio_mmio *t);

@@ -49,7 +49,8 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* Whether the driver wants an interrupt now (honours VRING_AVAIL_F_NO_INTERRUPT). */
 int virtq_should_notify(const struct virtq *q);
 
-/* Copy helpers over a request's segments, bounded by the segments' lengths.
- * Return the number of bytes copied. */
+/* Copy helpers over a request's segments, bounded by the segments' lengths: read copies from the
+ * readable segments, write into the writable ones; offset counts from the first segment of that
+ * kind. Return the number of bytes copied. */
 size_t virtq_req_read(const struct virtq_req *r, size_t offset, void *dst, size_t len);
 size_t virtq_req_write(const struct virtq_req *r, size_t offset, const void *src, size_t len);

@@ -1,0 +1,127 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SBX_DEFAULT_MEMORY_MIB 512
+#define SBX_MIN_MEMORY_MIB 128
+#define SBX_MAX_MEMORY_MIB 262144
+#define SBX_MAX_VCPUS 64
+
+sbx_config *sbx_config_new(void)
+{
+	sbx_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg) {
+		cfg->vcpus = 1;
+		cfg->memory_mib = SBX_DEFAULT_MEMORY_MIB;
+	}
+	return cfg;
+}
+
+void sbx_config_free(sbx_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->kernel);
+	free(cfg->initramfs);
+	free(cfg->kernel_args);
+	free(cfg->init_command);
+	free(cfg->state_dir);
+	free(cfg->vmm_path);
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		free(cfg->disks[i].path);
+	free(cfg);
+}
+
+const char *sbx_config_last_error(const sbx_config *cfg)
+{
+	return cfg ? cfg->err : "no config";
+}
+
+int sbx_set_string(char **dst, const char *src)
+{
+	char *copy = NULL;
+
+	if (src && !(copy = strdup(src)))
+		return SBX_ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return SBX_OK;
+}
+
+/* A setter for a path option: non-empty, and copied. */
+static int config_set_path(sbx_config *cfg, char **field, const char *what, const char *path)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (!path || !*path)
+		return sbx_fail(cfg->err, SBX_EINVAL, "%s: empty path", what);
+	return sbx_set_string(field, path);
+}
+
+int sbx_config_set_kernel(sbx_config *cfg, const char *path)
+{
+	return config_set_path(cfg, &cfg->kernel, "kernel", path);
+}
+
+int sbx_config_set_initramfs(sbx_config *cfg, const char *path)
+{
+	return config_set_path(cfg, &cfg->initramfs, "initramfs", path);
+}
+
+int sbx_config_set_state_dir(sbx_config *cfg, const char *path)
+{
+	return config_set_path(cfg, &cfg->state_dir, "state directory", path);
+}
+
+int sbx_config_set_vmm_path(sbx_config *cfg, const char *path)
+{
+	return config_set_path(cfg, &cfg->vmm_path, "VMM path", path);
+}
+
+int sbx_config_add_disk(sbx_config *cfg, const char *path, int read_only)
+{
+	int rc;
+
+	if (!cfg)
+		return SBX_EINVAL;
+	if (cfg->ndisks == SBX_MAX_DISKS)
+		return sbx_fail(cfg->err, SBX_ERANGE, "at most %d disks", SBX_MAX_DISKS);
+	rc = config_set_path(cfg, &cfg->disks[cfg->ndisks].path, "disk", path);
+	if (rc == SBX_OK)
+		cfg->disks[cfg->ndisks++].read_only = read_only != 0;
+	return rc;
+}
+
+int sbx_config_set_vcpus(sbx_config *cfg, unsigned vcpus)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (vcpus < 1 || vcpus > SBX_MAX_VCPUS)
+		return sbx_fail(cfg->err, SBX_ERANGE, "vCPUs: %u is outside 1..%d", vcpus,
+				SBX_MAX_VCPUS);
+	cfg->vcpus = vcpus;
+	return SBX_OK;
+}
+
+int sbx_config_set_memory_mib(sbx_config *cfg, unsigned mib)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (mib < SBX_MIN_MEMORY_MIB || mib > SBX_MAX_MEMORY_MIB)
+		return sbx_fail(cfg->err, SBX_ERANGE, "memory: %u MiB is outside %d..%d MiB", mib,
+				SBX_MIN_MEMORY_MIB, SBX_MAX_MEMORY_MIB);
+	cfg->memory_mib = mib;
+	return SBX_OK;
+}
+
+int sbx_config_set_kernel_args(sbx_config *cfg, const char *args)
+{
+	return cfg ? sbx_set_string(&cfg->kernel_args, args) : SBX_EINVAL;
+}
+
+int sbx_config_set_init_command(sbx_config *cfg, const char *command)
+{
+	return cfg ? sbx_set_string(&cfg->init_command, command) : SBX_EINVAL;
+}

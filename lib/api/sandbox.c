@@ -1,0 +1,455 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "state_dir.h"
+
+/* Words every guest gets: our console, no PCI bus to probe, one UART, reboot on panic. */
+#define SBX_BASE_CMDLINE "console=ttyS0 8250.nr_uarts=1 pci=off panic=-1 quiet"
+#define SBX_SPAWN_TIMEOUT_MS 30000
+#define SBX_STOP_TIMEOUT_MS 5000
+#define VMM_CONTROL_FD 3
+
+extern char **environ;
+
+struct sbx_sandbox {
+	char id[33];
+	char *dir;
+	pid_t pid;
+	int ctl_fd;
+	struct jsonl_reader *reader;
+	int ready;
+	double ready_seconds;
+	int exit_reason;
+	char err[SBX_ERRMSG_MAX];
+};
+
+static const char *vmm_path(const sbx_config *cfg)
+{
+	const char *env = getenv("SANDBOX_VMM");
+
+	if (cfg->vmm_path)
+		return cfg->vmm_path;
+	if (env && *env)
+		return env;
+	/* Installed location first; the build tree's binary lets tests run before install. */
+	return access(SBX_VMM_INSTALLED_PATH, X_OK) == 0 ? SBX_VMM_INSTALLED_PATH
+							 : SBX_VMM_BUILD_PATH;
+}
+
+static void base64_encode(const unsigned char *in, size_t len, char *out)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? in[i + 1] << 8 : 0) |
+			     (i + 2 < len ? in[i + 2] : 0);
+		*out++ = tbl[v >> 18 & 63];
+		*out++ = tbl[v >> 12 & 63];
+		*out++ = i + 1 < len ? tbl[v >> 6 & 63] : '=';
+		*out++ = i + 2 < len ? tbl[v & 63] : '=';
+	}
+	*out = 0;
+}
+
+/* The kernel command line: our base words, the init's command, then the caller's extras. */
+static char *sandbox_cmdline(const sbx_config *cfg)
+{
+	size_t cmd_len = cfg->init_command ? strlen(cfg->init_command) : 0;
+	size_t size = sizeof(SBX_BASE_CMDLINE) + 16 + (cmd_len + 2) / 3 * 4 +
+		      (cfg->kernel_args ? strlen(cfg->kernel_args) + 1 : 0);
+	char *line = malloc(size), *p;
+
+	if (!line)
+		return NULL;
+	p = line + sprintf(line, "%s", SBX_BASE_CMDLINE);
+	if (cfg->init_command) {
+		p += sprintf(p, " sbx.cmd=");
+		base64_encode((const unsigned char *)cfg->init_command, cmd_len, p);
+		p += strlen(p);
+	}
+	if (cfg->kernel_args)
+		sprintf(p, " %s", cfg->kernel_args);
+	return line;
+}
+
+static int check_file(sbx_config *cfg, const char *what, const char *path)
+{
+	struct stat st;
+
+	if (!path)
+		return sbx_fail(cfg->err, SBX_EINVAL, "no %s set", what);
+	if (stat(path, &st) < 0)
+		return sbx_fail(cfg->err, errno == ENOENT ? SBX_ENOENT : SBX_EIO, "%s %s: %s", what,
+				path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return sbx_fail(cfg->err, SBX_EINVAL, "%s %s: not a regular file", what, path);
+	return SBX_OK;
+}
+
+static int config_check(sbx_config *cfg)
+{
+	int rc = check_file(cfg, "kernel", cfg->kernel);
+
+	if (rc == SBX_OK)
+		rc = check_file(cfg, "initramfs", cfg->initramfs);
+	if (rc == SBX_OK && cfg->ndisks == 0)
+		return sbx_fail(cfg->err, SBX_EINVAL, "no rootfs disk added");
+	for (unsigned i = 0; rc == SBX_OK && i < cfg->ndisks; i++)
+		rc = check_file(cfg, i == 0 ? "rootfs" : "disk", cfg->disks[i].path);
+	return rc;
+}
+
+static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char *cmdline)
+{
+	json_t *disks = json_array(), *msg;
+	char console[4096];
+
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		json_array_append_new(disks, json_pack("{s:s, s:b}", "path", cfg->disks[i].path,
+						       "read_only", cfg->disks[i].read_only));
+	snprintf(console, sizeof(console), "%s/console.log", dir);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o}", "kernel", cfg->kernel, "initramfs",
+			cfg->initramfs, "cmdline", cmdline, "console_log", console, "vcpus",
+			(int)cfg->vcpus, "memory_mib", (int)cfg->memory_mib, "disks", disks);
+	return msg;
+}
+
+static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
+{
+	posix_spawn_file_actions_t fa;
+	char log[4096], fdarg[16];
+	const char *vmm = vmm_path(cfg);
+	char *argv[] = { (char *)vmm, "--control-fd", fdarg, NULL };
+	int sv[2], rc;
+
+	if (access(vmm, X_OK) < 0)
+		return sbx_fail(cfg->err, SBX_EVMM, "VMM executable %s: %s", vmm, strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return sbx_fail(cfg->err, SBX_EIO, "socketpair: %s", strerror(errno));
+	snprintf(log, sizeof(log), "%s/vmm.log", sb->dir);
+	snprintf(fdarg, sizeof(fdarg), "%d", VMM_CONTROL_FD);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
+	rc = posix_spawn(&sb->pid, vmm, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	if (rc != 0) {
+		close(sv[0]);
+		sb->pid = 0;
+		return sbx_fail(cfg->err, SBX_EVMM, "spawning %s: %s", vmm, strerror(rc));
+	}
+	sb->ctl_fd = sv[0];
+	jsonl_reader_init(sb->reader, sb->ctl_fd);
+	return SBX_OK;
+}
+
+static void sandbox_reap(sbx_sandbox *sb)
+{
+	if (sb->pid > 0) {
+		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		sb->pid = 0;
+	}
+	if (sb->exit_reason == SBX_EXIT_NONE)
+		sb->exit_reason = SBX_EXIT_VMM_DIED;
+}
+
+static int exit_reason_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int reason;
+	} map[] = { { "poweroff", SBX_EXIT_POWEROFF },
+		    { "reboot", SBX_EXIT_REBOOT },
+		    { "stopped", SBX_EXIT_STOPPED },
+		    { "crash", SBX_EXIT_CRASH } };
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].name, name) == 0)
+			return map[i].reason;
+	return SBX_EXIT_CRASH;
+}
+
+/* Reads and applies one event from the VMM. Returns 1 after an event, 0 when the VMM is gone
+ * (reaped), SBX_ETIMEDOUT, or SBX_EPROTO. */
+static int sandbox_pump(sbx_sandbox *sb, int timeout_ms)
+{
+	const char *event = NULL, *s;
+	json_t *msg;
+	int rc;
+
+	if (sb->ctl_fd < 0)
+		return 0;
+	rc = jsonl_read(sb->reader, timeout_ms, &msg);
+	if (rc == -ETIMEDOUT)
+		return SBX_ETIMEDOUT;
+	if (rc <= 0) {
+		/* EOF or garbage: either way this VMM can no longer be trusted to talk. */
+		if (rc < 0)
+			kill(sb->pid, SIGKILL);
+		close(sb->ctl_fd);
+		sb->ctl_fd = -1;
+		sandbox_reap(sb);
+		return rc < 0 ? SBX_EPROTO : 0;
+	}
+	json_unpack(msg, "{s:s}", "event", &event);
+	if (!event) {
+		rc = SBX_EPROTO;
+	} else if (strcmp(event, "ready") == 0) {
+		sb->ready = 1;
+		json_unpack(msg, "{s:F}", "seconds", &sb->ready_seconds);
+	} else if (strcmp(event, "exit") == 0 && json_unpack(msg, "{s:s}", "reason", &s) == 0) {
+		sb->exit_reason = exit_reason_from_name(s);
+		if (json_unpack(msg, "{s:s}", "detail", &s) == 0)
+			snprintf(sb->err, sizeof(sb->err), "guest stopped: %s", s);
+	} else if (strcmp(event, "error") == 0 && json_unpack(msg, "{s:s}", "message", &s) == 0) {
+		snprintf(sb->err, sizeof(sb->err), "VMM: %s", s);
+	}
+	json_decref(msg);
+	return rc < 0 ? rc : 1;
+}
+
+static void sandbox_free(sbx_sandbox *sb)
+{
+	if (sb->ctl_fd >= 0)
+		close(sb->ctl_fd);
+	if (sb->pid > 0) {
+		kill(sb->pid, SIGKILL);
+		sandbox_reap(sb);
+	}
+	if (sb->dir)
+		state_dir_remove(sb->dir);
+	free(sb->dir);
+	free(sb->reader);
+	free(sb);
+}
+
+/* Waits for the VMM's verdict on the config: "started", or an "error" event. */
+static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
+{
+	for (;;) {
+		int code, rc;
+		json_t *msg;
+		const char *event = NULL;
+
+		rc = jsonl_read(sb->reader, SBX_SPAWN_TIMEOUT_MS, &msg);
+		if (rc == -ETIMEDOUT)
+			return sbx_fail(cfg->err, SBX_EVMM, "VMM did not start within %d s",
+					SBX_SPAWN_TIMEOUT_MS / 1000);
+		if (rc <= 0)
+			return sbx_fail(cfg->err, SBX_EVMM,
+					"VMM exited before starting the guest (see %s/vmm.log)",
+					sb->dir);
+		json_unpack(msg, "{s:s}", "event", &event);
+		if (event && strcmp(event, "started") == 0) {
+			json_decref(msg);
+			return SBX_OK;
+		}
+		if (event && strcmp(event, "error") == 0) {
+			const char *name = "EVMM", *message = "unknown VMM error";
+			json_unpack(msg, "{s?s, s?s}", "code", &name, "message", &message);
+			code = sbx_err_from_name(name);
+			sbx_fail(cfg->err, code, "%s", message);
+			json_decref(msg);
+			return code;
+		}
+		json_decref(msg);
+	}
+}
+
+int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
+{
+	sbx_sandbox *sb;
+	char *cmdline = NULL;
+	json_t *msg = NULL;
+	unsigned char rnd[16];
+	int rc;
+
+	if (!cfg || !out)
+		return SBX_EINVAL;
+	rc = config_check(cfg);
+	if (rc != SBX_OK)
+		return rc;
+	sb = calloc(1, sizeof(*sb));
+	if (!sb || !(sb->reader = malloc(sizeof(*sb->reader)))) {
+		free(sb);
+		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
+	}
+	sb->ctl_fd = -1;
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		rc = sbx_fail(cfg->err, SBX_EIO, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	for (int i = 0; i < 16; i++)
+		sprintf(sb->id + 2 * i, "%02x", rnd[i]);
+	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
+	if (rc != SBX_OK)
+		goto fail;
+	cmdline = sandbox_cmdline(cfg);
+	msg = cmdline ? config_to_json(cfg, sb->dir, cmdline) : NULL;
+	if (!msg) {
+		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = sandbox_spawn(sb, cfg);
+	if (rc != SBX_OK)
+		goto fail;
+	if (jsonl_write(sb->ctl_fd, msg) < 0) {
+		rc = sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
+			      sb->dir);
+		goto fail;
+	}
+	rc = sandbox_await_start(sb, cfg);
+	if (rc != SBX_OK)
+		goto fail;
+	json_decref(msg);
+	free(cmdline);
+	*out = sb;
+	return SBX_OK;
+fail:
+	json_decref(msg);
+	free(cmdline);
+	sandbox_free(sb);
+	return rc;
+}
+
+int sbx_sandbox_wait_ready(sbx_sandbox *sb, int timeout_ms)
+{
+	if (!sb)
+		return SBX_EINVAL;
+	while (!sb->ready) {
+		int rc;
+		if (sb->exit_reason != SBX_EXIT_NONE || sb->ctl_fd < 0)
+			return sbx_fail(sb->err, SBX_EGUEST,
+					"guest stopped before it was ready (%s; console in %s)",
+					sb->err[0] ? sb->err : "no detail", sb->dir);
+		rc = sandbox_pump(sb, timeout_ms);
+		if (rc == SBX_ETIMEDOUT)
+			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest not ready after %d ms",
+					timeout_ms);
+		if (rc < 0)
+			return sbx_fail(sb->err, rc, "control channel: %s", sbx_strerror(rc));
+	}
+	return SBX_OK;
+}
+
+int sbx_sandbox_wait_exit(sbx_sandbox *sb, int timeout_ms, int *reason)
+{
+	if (!sb || !reason)
+		return SBX_EINVAL;
+	while (sb->ctl_fd >= 0) {
+		int rc = sandbox_pump(sb, timeout_ms);
+		if (rc == SBX_ETIMEDOUT)
+			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest still running after %d ms",
+					timeout_ms);
+		if (rc < 0 && rc != SBX_EPROTO)
+			return rc;
+	}
+	*reason = sb->exit_reason;
+	return SBX_OK;
+}
+
+int sbx_sandbox_console(sbx_sandbox *sb, char **text, size_t *len)
+{
+	char path[4096];
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if (!sb || !text)
+		return SBX_EINVAL;
+	snprintf(path, sizeof(path), "%s/console.log", sb->dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int rc = sbx_fail(sb->err, SBX_EIO, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	n = buf ? pread(fd, buf, (size_t)st.st_size, 0) : -1;
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return sbx_fail(sb->err, buf ? SBX_EIO : SBX_ENOMEM, "reading %s", path);
+	}
+	buf[n] = 0;
+	*text = buf;
+	if (len)
+		*len = (size_t)n;
+	return SBX_OK;
+}
+
+int sbx_sandbox_ready_time(sbx_sandbox *sb, double *seconds)
+{
+	if (!sb || !seconds)
+		return SBX_EINVAL;
+	if (!sb->ready)
+		return sbx_fail(sb->err, SBX_ESTATE, "guest not ready yet");
+	*seconds = sb->ready_seconds;
+	return SBX_OK;
+}
+
+int sbx_sandbox_stop(sbx_sandbox *sb)
+{
+	json_t *stop;
+	int reason;
+
+	if (!sb)
+		return SBX_EINVAL;
+	if (sb->ctl_fd < 0)
+		return SBX_OK;
+	stop = json_pack("{s:s}", "cmd", "stop");
+	if (stop && jsonl_write(sb->ctl_fd, stop) == 0 &&
+	    sbx_sandbox_wait_exit(sb, SBX_STOP_TIMEOUT_MS, &reason) == SBX_OK) {
+		json_decref(stop);
+		return SBX_OK;
+	}
+	json_decref(stop);
+	/* The VMM did not answer: it is stopped the hard way. */
+	kill(sb->pid, SIGKILL);
+	close(sb->ctl_fd);
+	sb->ctl_fd = -1;
+	sandbox_reap(sb);
+	sb->exit_reason = SBX_EXIT_STOPPED;
+	return SBX_OK;
+}
+
+void sbx_sandbox_destroy(sbx_sandbox *sb)
+{
+	if (!sb)
+		return;
+	sbx_sandbox_stop(sb);
+	sandbox_free(sb);
+}
+
+const char *sbx_sandbox_id(const sbx_sandbox *sb)
+{
+	return sb ? sb->id : "";
+}
+
+int sbx_sandbox_vmm_pid(const sbx_sandbox *sb)
+{
+	return sb ? sb->pid : 0;
+}
+
+const char *sbx_sandbox_last_error(const sbx_sandbox *sb)
+{
+	return sb ? sb->err : "no sandbox";
+}

@@ -1,0 +1,78 @@
+#define _GNU_SOURCE
+#include "state_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int state_dir_default(char *buf, size_t len)
+{
+	const char *env = getenv("SANDBOX_STATE_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (env && *env)
+		return snprintf(buf, len, "%s", env);
+	if (geteuid() == 0)
+		return snprintf(buf, len, "/run/libsandbox");
+	if (xdg && *xdg)
+		return snprintf(buf, len, "%s/libsandbox", xdg);
+	return snprintf(buf, len, "/tmp/libsandbox-%u", (unsigned)geteuid());
+}
+
+/* mkdir -p, each component 0700 when created by us. */
+static int mkdir_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	return mkdir(path, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+int state_dir_make(const char *base, const char *id, char **dir, char *err)
+{
+	char buf[4096];
+	int n, rc;
+
+	n = base ? snprintf(buf, sizeof(buf), "%s", base) : state_dir_default(buf, sizeof(buf));
+	if (n <= 0 || (size_t)n + strlen(id) + 64 >= sizeof(buf))
+		return sbx_fail(err, SBX_EINVAL, "state directory path too long");
+	rc = mkdir_parents(buf);
+	if (rc < 0)
+		return sbx_fail(err, SBX_EIO, "state directory %s: %s", buf, strerror(-rc));
+	snprintf(buf + n, sizeof(buf) - (size_t)n, "/%s", id);
+	if (mkdir(buf, 0700) < 0)
+		return sbx_fail(err, SBX_EIO, "sandbox directory %s: %s", buf, strerror(errno));
+	*dir = strdup(buf);
+	if (!*dir) {
+		rmdir(buf);
+		return sbx_fail(err, SBX_ENOMEM, "out of memory");
+	}
+	return SBX_OK;
+}
+
+void state_dir_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}

@@ -1,0 +1,9 @@
+/* Where sandboxes keep their files: <base>/<id>/ with console.log, vmm.log and sockets. */
+#pragma once
+
+/* Creates <base>/<id> (mode 0700, base created if missing). base NULL: $SANDBOX_STATE_DIR, else
+ * /run/libsandbox for root, else $XDG_RUNTIME_DIR/libsandbox, else /tmp/libsandbox-<uid>.
+ * *dir gets the malloc'd path. SBX_* code with the message in err. */
+int state_dir_make(const char *base, const char *id, char **dir, char *err);
+/* Removes a sandbox directory and the files in it (it has no subdirectories). */
+void state_dir_remove(const char *dir);

@@ -1,0 +1,282 @@
+#define _GNU_SOURCE
+#include "machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devices/power.h"
+#include "devices/serial.h"
+#include "util/log.h"
+#include "virtio/blk.h"
+#include "vmm/acpi.h"
+
+/* virtio-mmio windows from 0xd0000000, one page apart; their interrupts on IOAPIC pins 16+,
+ * clear of the ISA range. */
+#define MMIO_DEV_BASE 0xd0000000ULL
+#define MMIO_DEV_STRIDE 0x1000
+#define MMIO_DEV_GSI_BASE 16
+
+#define READY_MARKER "sandbox-init: ready"
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void machine_stop(struct machine *m, const char *reason, const char *detail)
+{
+	/* The first stop wins; a second vCPU reaching here waits for the process to exit. */
+	if (__atomic_exchange_n(&m->stopping, 1, __ATOMIC_SEQ_CST)) {
+		for (;;)
+			pause();
+	}
+	if (m->serial)
+		serial_flush(m->serial);
+	m->events.stopped(m->events.ctx, reason, detail);
+}
+
+static void machine_on_vcpu_stop(void *ctx, enum vcpu_stop why, const char *detail)
+{
+	static const char *const names[] = {
+		[VCPU_STOP_POWEROFF] = "poweroff", [VCPU_STOP_RESET] = "reboot",
+		[VCPU_STOP_CRASH] = "crash",
+	};
+	machine_stop(ctx, names[why], detail);
+}
+
+static void machine_on_power(void *ctx, int event)
+{
+	machine_stop(ctx, event == POWER_EVENT_OFF ? "poweroff" : "reboot",
+		     event == POWER_EVENT_OFF ? "ACPI power-off" : "ACPI reset");
+}
+
+/* Console bytes go to the log; the first line starting with the init's ready marker is the
+ * guest's "up" signal. */
+static void machine_on_console(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct machine *m = ctx;
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(m->console_fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* a full disk loses console text, never the guest */
+		off += (size_t)n;
+	}
+	for (size_t i = 0; i < len && !m->ready_reported; i++) {
+		if (buf[i] == '\n') {
+			if (m->line_len >= sizeof(READY_MARKER) - 1 &&
+			    memcmp(m->line, READY_MARKER, sizeof(READY_MARKER) - 1) == 0) {
+				m->ready_reported = 1;
+				m->events.ready(m->events.ctx, now_seconds() - m->start_time);
+			}
+			m->line_len = 0;
+		} else if (m->line_len < sizeof(m->line)) {
+			m->line[m->line_len++] = (char)buf[i];
+		}
+	}
+}
+
+static void machine_serial_irq(void *ctx, int level)
+{
+	struct machine *m = ctx;
+	kvm_vm_irq_line(&m->vm, SERIAL_COM1_IRQ, level);
+}
+
+struct queue_kick {
+	struct virtio_mmio *t;
+	unsigned q;
+	int fd;
+};
+
+static void machine_on_kick(void *opaque, uint32_t events)
+{
+	struct queue_kick *k = opaque;
+	uint64_t n;
+
+	if (read(k->fd, &n, sizeof(n)) == sizeof(n))
+		k->t->ops->queue_notify(k->t->dev, k->q);
+}
+
+/* One virtio-blk disk: its device, transport, MMIO window, interrupt and queue kicks. */
+static int machine_add_disk(struct machine *m, const struct vmm_disk *d, char *err, size_t errlen)
+{
+	unsigned idx = m->ndisks;
+	uint64_t base = MMIO_DEV_BASE + (uint64_t)idx * MMIO_DEV_STRIDE;
+	struct virtio_mmio *t = &m->disks[idx];
+	struct virtio_blk *blk;
+	char serial[21];
+	int rc, irq_fd;
+
+	snprintf(serial, sizeof(serial), "sbx-disk-%u", idx);
+	rc = virtio_blk_open(d->path, d->read_only, serial, &blk);
+	if (rc < 0) {
+		snprintf(err, errlen, "disk %s: %s", d->path, strerror(-rc));
+		return rc;
+	}
+	irq_fd = kvm_vm_irqfd(&m->vm, MMIO_DEV_GSI_BASE + idx);
+	if (irq_fd < 0) {
+		virtio_blk_ops.free(blk);
+		snprintf(err, errlen, "KVM_IRQFD: %s", strerror(-irq_fd));
+		return irq_fd;
+	}
+	virtio_mmio_init(t, &virtio_blk_ops, blk, &m->mem, base, MMIO_DEV_GSI_BASE + idx, irq_fd);
+	m->ndisks++;
+	rc = bus_register(&m->mmio, base, MMIO_DEV_STRIDE, virtio_mmio_access, t);
+	for (unsigned q = 0; rc == 0 && q < virtio_blk_ops.num_queues; q++) {
+		struct queue_kick *k = calloc(1, sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		k->t = t;
+		k->q = q;
+		k->fd = kvm_vm_ioeventfd(&m->vm, base + VIRTIO_MMIO_QUEUE_NOTIFY, q);
+		rc = k->fd < 0 ? k->fd : evloop_add(m->devloop, k->fd, EPOLLIN, machine_on_kick, k);
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "disk %s: wiring the device: %s", d->path, strerror(-rc));
+	return rc;
+}
+
+static int machine_acpi(struct machine *m, char *err, size_t errlen)
+{
+	struct acpi_mmio_dev devs[VMM_MAX_DISKS];
+	struct acpi_config c = {
+		.ncpus = m->cfg->vcpus, .devs = devs, .ndevs = m->ndisks,
+		.sleep_ctl_port = POWER_SLEEP_CTL_PORT, .sleep_sts_port = POWER_SLEEP_STS_PORT,
+		.reset_port = POWER_RESET_PORT, .reset_value = POWER_RESET_VALUE,
+	};
+	int rc;
+
+	for (unsigned i = 0; i < m->ndisks; i++)
+		devs[i] = (struct acpi_mmio_dev){ m->disks[i].base, MMIO_DEV_STRIDE, m->disks[i].gsi };
+	rc = acpi_build(&m->mem, &c);
+	if (rc < 0)
+		snprintf(err, errlen, "building ACPI tables: %s", strerror(-rc));
+	return rc;
+}
+
+int machine_build(struct machine *m, const struct vmm_config *cfg,
+		  const struct machine_events *ev, char *err, size_t errlen)
+{
+	struct boot_config bc = { cfg->kernel, cfg->initramfs, cfg->cmdline, ACPI_RSDP_ADDR };
+	struct boot_entry entry;
+	const char *why = "";
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->events = *ev;
+	m->start_time = now_seconds();
+	m->console_fd = open(cfg->console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (m->console_fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "console log %s: %s", cfg->console_log, strerror(errno));
+		return rc;
+	}
+	rc = guest_mem_create(&m->mem, cfg->memory_mib << 20);
+	if (rc < 0) {
+		snprintf(err, errlen, "guest memory (%llu MiB): %s", cfg->memory_mib, strerror(-rc));
+		return rc;
+	}
+	rc = kvm_vm_create(&m->vm, &why);
+	if (rc == 0)
+		rc = kvm_vm_map_memory(&m->vm, &m->mem);
+	if (rc < 0) {
+		snprintf(err, errlen, "KVM: %s: %s", why, strerror(-rc));
+		return rc;
+	}
+	rc = evloop_new(&m->devloop);
+	if (rc < 0) {
+		snprintf(err, errlen, "event loop: %s", strerror(-rc));
+		return rc;
+	}
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		rc = machine_add_disk(m, &cfg->disks[i], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	rc = serial_new(machine_on_console, machine_serial_irq, m, &m->serial);
+	if (rc == 0)
+		rc = bus_register(&m->pio, SERIAL_COM1_PORT, SERIAL_PORT_COUNT, serial_access, m->serial);
+	if (rc == 0)
+		rc = power_new(machine_on_power, m, &m->power);
+	if (rc == 0)
+		rc = bus_register(&m->pio, POWER_PORT_BASE, POWER_PORT_COUNT, power_access, m->power);
+	if (rc < 0) {
+		snprintf(err, errlen, "legacy devices: %s", strerror(-rc));
+		return rc;
+	}
+	rc = machine_acpi(m, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = boot_load_linux(&m->mem, &bc, &entry, err, errlen);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < cfg->vcpus; i++) {
+		rc = vcpu_create(&m->vm, i, cfg->vcpus, &m->vcpus[i]);
+		if (rc < 0) {
+			snprintf(err, errlen, "vCPU %u: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = vcpu_setup_boot(&m->vcpus[0], &entry);
+	if (rc < 0)
+		snprintf(err, errlen, "boot vCPU registers: %s", strerror(-rc));
+	m->vcpu_env = (struct vcpu_env){ &m->pio, &m->mmio, machine_on_vcpu_stop, m };
+	for (unsigned i = 0; i < cfg->vcpus; i++)
+		m->vcpus[i].env = &m->vcpu_env;
+	return rc;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct machine *m = v->env->ctx;
+	unsigned id = v->id;
+	int rc = vcpu_run(v, v->env);
+
+	if (rc < 0) {
+		char detail[96];
+		snprintf(detail, sizeof(detail), "KVM_RUN on vCPU %u: %s", id, strerror(-rc));
+		machine_stop(m, "crash", detail);
+	}
+	return NULL;
+}
+
+static void *device_thread(void *arg)
+{
+	struct machine *m = arg;
+	int rc = evloop_run(m->devloop);
+
+	if (rc < 0)
+		machine_stop(m, "crash", "device event loop failed");
+	return NULL;
+}
+
+int machine_start(struct machine *m, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	/* Device and vCPU threads take no signals; the main thread handles them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&m->dev_thread, NULL, device_thread, m);
+	for (unsigned i = 0; rc == 0 && i < m->cfg->vcpus; i++)
+		rc = pthread_create(&m->vcpu_threads[i], NULL, vcpu_thread, &m->vcpus[i]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		snprintf(err, errlen, "starting threads: %s", strerror(rc));
+	return -rc;
+}

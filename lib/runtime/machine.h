@@ -1,0 +1,59 @@
+/* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks,
+ * vCPU threads and the device thread. The VMM process runs exactly one. */
+#pragma once
+#include <pthread.h>
+#include <stddef.h>
+
+#include "vmm_config.h"
+#include "util/evloop.h"
+#include "virtio/mmio.h"
+#include "vmm/bus.h"
+#include "vmm/guest_mem.h"
+#include "vmm/kvm_vm.h"
+#include "vmm/vcpu.h"
+
+/* Where the machine's events go (the control channel). Called from any thread. */
+struct machine_events {
+	void (*ready)(void *ctx, double seconds);
+	/* The machine stopped: reason is "poweroff", "reboot" or "crash". Must not return: the
+	 * process exits, and with it the VM. */
+	void (*stopped)(void *ctx, const char *reason, const char *detail);
+	void *ctx;
+};
+
+#define MACHINE_LINE_MAX 128
+
+struct machine {
+	const struct vmm_config *cfg;
+	struct machine_events events;
+	double start_time;
+
+	struct guest_mem mem;
+	struct kvm_vm vm;
+	struct bus pio, mmio;
+	struct vcpu vcpus[VMM_MAX_VCPUS];
+	pthread_t vcpu_threads[VMM_MAX_VCPUS];
+	struct vcpu_env vcpu_env;
+
+	struct serial *serial;
+	struct power_dev *power;
+	int console_fd;
+	char line[MACHINE_LINE_MAX]; /* start of the console line being written, to spot "ready" */
+	size_t line_len;
+	int ready_reported;
+
+	struct virtio_mmio disks[VMM_MAX_DISKS];
+	unsigned ndisks;
+	struct evloop *devloop;
+	pthread_t dev_thread;
+	int stopping;
+};
+
+/* Builds everything from the config and loads the kernel. -errno with a message in err:
+ * -ENOENT (a file), -ENOEXEC (not a kernel), -E2BIG (does not fit), else a KVM failure. */
+int machine_build(struct machine *m, const struct vmm_config *cfg,
+		  const struct machine_events *ev, char *err, size_t errlen);
+/* Starts the device thread and the vCPU threads. */
+int machine_start(struct machine *m, char *err, size_t errlen);
+/* Stops the machine from outside (the "stop" command). Does not return. */
+void machine_stop(struct machine *m, const char *reason, const char *detail);

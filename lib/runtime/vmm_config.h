@@ -1,0 +1,23 @@
+/* The VMM's configuration as the library sends it (first line on the control channel). */
+#pragma once
+#include <jansson.h>
+
+#define VMM_MAX_DISKS 8
+#define VMM_MAX_VCPUS 64
+
+struct vmm_disk {
+	const char *path;
+	int read_only;
+};
+
+/* Strings point into the JSON object, which must outlive the config. */
+struct vmm_config {
+	const char *kernel, *initramfs, *cmdline, *console_log;
+	unsigned vcpus;
+	unsigned long long memory_mib;
+	struct vmm_disk disks[VMM_MAX_DISKS];
+	unsigned ndisks;
+};
+
+/* 0, or -EINVAL with a message in err (the library validated already; this guards the VMM). */
+int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen);

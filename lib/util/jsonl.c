@@ -1,0 +1,97 @@
+#define _GNU_SOURCE
+#include "jsonl.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+void jsonl_reader_init(struct jsonl_reader *r, int fd)
+{
+	r->fd = fd;
+	r->len = 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses and removes the first complete line from the buffer, if there is one. */
+static int jsonl_take_line(struct jsonl_reader *r, json_t **out)
+{
+	char *nl = memchr(r->buf, '\n', r->len);
+	size_t line_len;
+	json_t *msg;
+
+	if (!nl)
+		return r->len == sizeof(r->buf) ? -EPROTO : 0;
+	line_len = (size_t)(nl - r->buf);
+	msg = json_loadb(r->buf, line_len, 0, NULL);
+	r->len -= line_len + 1;
+	memmove(r->buf, nl + 1, r->len);
+	if (!msg || !json_is_object(msg)) {
+		json_decref(msg);
+		return -EPROTO;
+	}
+	*out = msg;
+	return 1;
+}
+
+int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = r->fd, .events = POLLIN };
+		int rc = jsonl_take_line(r, out), wait;
+		ssize_t n;
+
+		if (rc != 0)
+			return rc;
+		wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
+		if (deadline >= 0 && wait <= 0)
+			return -ETIMEDOUT;
+		rc = poll(&p, 1, wait);
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (rc <= 0)
+			continue;
+		n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		r->len += (size_t)n;
+	}
+}
+
+int jsonl_write(int fd, const json_t *msg)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	size_t len, off = 0;
+	int rc = 0;
+
+	if (!s)
+		return -ENOMEM;
+	len = strlen(s);
+	s[len++] = '\n'; /* replaces the NUL: json_dumps' buffer has room for it */
+	while (off < len) {
+		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	free(s);
+	return rc;
+}

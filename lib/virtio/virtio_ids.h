@@ -1,0 +1,74 @@
+/* Constants from the virtio 1.1 specification: device ids, status and feature bits, the
+ * virtio-mmio register map, split ring flags and virtio-blk request types. */
+#pragma once
+
+/* Device ids (spec 5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_VSOCK 19
+
+/* Device status bits (spec 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define VIRTIO_STATUS_DRIVER 0x02
+#define VIRTIO_STATUS_DRIVER_OK 0x04
+#define VIRTIO_STATUS_FEATURES_OK 0x08
+#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/* Transport feature bits (spec 6). */
+#define VIRTIO_F_VERSION_1 (1ULL << 32)
+
+/* virtio-mmio version 2 registers (spec 4.2.2). */
+#define VIRTIO_MMIO_MAGIC 0x74726976 /* "virt" */
+#define VIRTIO_MMIO_VERSION_MODERN 2
+#define VIRTIO_MMIO_REG_MAGIC 0x000
+#define VIRTIO_MMIO_REG_VERSION 0x004
+#define VIRTIO_MMIO_REG_DEVICE_ID 0x008
+#define VIRTIO_MMIO_REG_VENDOR_ID 0x00c
+#define VIRTIO_MMIO_REG_DEVICE_FEATURES 0x010
+#define VIRTIO_MMIO_REG_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_REG_DRIVER_FEATURES 0x020
+#define VIRTIO_MMIO_REG_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_REG_QUEUE_SEL 0x030
+#define VIRTIO_MMIO_REG_QUEUE_NUM_MAX 0x034
+#define VIRTIO_MMIO_REG_QUEUE_NUM 0x038
+#define VIRTIO_MMIO_REG_QUEUE_READY 0x044
+#define VIRTIO_MMIO_REG_QUEUE_NOTIFY 0x050
+#define VIRTIO_MMIO_REG_INTERRUPT_STATUS 0x060
+#define VIRTIO_MMIO_REG_INTERRUPT_ACK 0x064
+#define VIRTIO_MMIO_REG_STATUS 0x070
+#define VIRTIO_MMIO_REG_QUEUE_DESC_LOW 0x080
+#define VIRTIO_MMIO_REG_QUEUE_DESC_HIGH 0x084
+#define VIRTIO_MMIO_REG_QUEUE_DRIVER_LOW 0x090
+#define VIRTIO_MMIO_REG_QUEUE_DRIVER_HIGH 0x094
+#define VIRTIO_MMIO_REG_QUEUE_DEVICE_LOW 0x0a0
+#define VIRTIO_MMIO_REG_QUEUE_DEVICE_HIGH 0x0a4
+#define VIRTIO_MMIO_REG_CONFIG_GENERATION 0x0fc
+#define VIRTIO_MMIO_REG_CONFIG 0x100
+/* Our vendor id, "SBX1" read as little-endian bytes. */
+#define VIRTIO_MMIO_VENDOR_SBX 0x53425831
+
+/* Split virtqueue flags (spec 2.6). */
+#define VIRTQ_DESC_F_NEXT 0x1
+#define VIRTQ_DESC_F_WRITE 0x2
+#define VIRTQ_DESC_F_INDIRECT 0x4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 0x1
+
+/* virtio-blk (spec 5.2). */
+#define VIRTIO_BLK_F_SIZE_MAX (1ULL << 1)
+#define VIRTIO_BLK_F_SEG_MAX (1ULL << 2)
+#define VIRTIO_BLK_F_RO (1ULL << 5)
+#define VIRTIO_BLK_F_BLK_SIZE (1ULL << 6)
+#define VIRTIO_BLK_F_FLUSH (1ULL << 9)
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_SECTOR_SIZE 512
+#define VIRTIO_BLK_ID_BYTES 20

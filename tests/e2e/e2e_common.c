@@ -1,0 +1,55 @@
+#define _GNU_SOURCE
+#include "e2e_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *require_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v) {
+		fprintf(stderr, "e2e: %s is not set: run through ctest (tests/CMakeLists.txt sets it)\n",
+			name);
+		exit(1);
+	}
+	return v;
+}
+
+void e2e_env_load(struct e2e_env *e)
+{
+	e->kernel = require_env("SANDBOX_KERNEL");
+	e->initramfs = require_env("SANDBOX_INITRAMFS");
+	e->rootfs = require_env("SANDBOX_ROOTFS");
+	e->workdir = require_env("SANDBOX_E2E_WORKDIR");
+}
+
+sbx_config *e2e_config(const struct e2e_env *e, unsigned vcpus, unsigned memory_mib)
+{
+	sbx_config *cfg = sbx_config_new();
+
+	/* The rootfs is shared by tests running side by side: read-only, mounted read-only. */
+	if (!cfg || sbx_config_set_kernel(cfg, e->kernel) ||
+	    sbx_config_set_initramfs(cfg, e->initramfs) || sbx_config_add_disk(cfg, e->rootfs, 1) ||
+	    sbx_config_set_kernel_args(cfg, "sbx.ro=1") || sbx_config_set_vcpus(cfg, vcpus) ||
+	    sbx_config_set_memory_mib(cfg, memory_mib)) {
+		fprintf(stderr, "e2e: building the config failed: %s\n", sbx_config_last_error(cfg));
+		exit(1);
+	}
+	return cfg;
+}
+
+void e2e_dump_console(sbx_sandbox *sb)
+{
+	char *text = NULL;
+
+	if (sbx_sandbox_console(sb, &text, NULL) == SBX_OK)
+		fprintf(stderr, "----- guest console -----\n%s\n----- end of console -----\n", text);
+	sbx_free(text);
+}
+
+int e2e_contains(const char *text, const char *needle)
+{
+	return text && strstr(text, needle) != NULL;
+}

@@ -1,0 +1,70 @@
+/* The control channel's framing: good messages, split reads, and hostile input. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "testing.h"
+#include "util/jsonl.h"
+
+static struct jsonl_reader reader;
+
+static int feed(int fd, const char *s, size_t n)
+{
+	return send(fd, s, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+int main(void)
+{
+	int sv[2];
+	json_t *msg = NULL, *out;
+	char *big;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	jsonl_reader_init(&reader, sv[0]);
+
+	/* A round trip, then a message split over two writes, then two in one write. */
+	out = json_pack("{s:s, s:i}", "event", "ready", "n", 7);
+	CHECK_EQ(jsonl_write(sv[1], out), 0);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	CHECK(json_equal(msg, out));
+	json_decref(msg);
+	json_decref(out);
+	CHECK(feed(sv[1], "{\"a\":", 5));
+	CHECK_EQ(jsonl_read(&reader, 50, &msg), -ETIMEDOUT);
+	CHECK(feed(sv[1], "1}\n{\"b\":2}\n", 11));
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	CHECK_EQ(json_integer_value(json_object_get(msg, "a")), 1);
+	json_decref(msg);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	CHECK_EQ(json_integer_value(json_object_get(msg, "b")), 2);
+	json_decref(msg);
+
+	/* Garbage, a JSON value that is not an object, an empty line: each refused, the stream
+	 * goes on. */
+	CHECK(feed(sv[1], "not json\n[1,2]\n\n{\"ok\":true}\n", 28));
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), -EPROTO);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), -EPROTO);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), -EPROTO);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	CHECK(json_is_true(json_object_get(msg, "ok")));
+	json_decref(msg);
+
+	/* A line longer than the buffer is a protocol error, not an overflow. */
+	big = malloc(JSONL_MAX_LINE + 100);
+	memset(big, 'x', JSONL_MAX_LINE + 100);
+	CHECK(feed(sv[1], big, JSONL_MAX_LINE + 100));
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), -EPROTO);
+	free(big);
+
+	/* Peer gone: 0. */
+	jsonl_reader_init(&reader, sv[0]);
+	close(sv[1]);
+	while (jsonl_read(&reader, 1000, &msg) == -EPROTO)
+		;
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 0);
+	close(sv[0]);
+	return TEST_SUMMARY();
+}
