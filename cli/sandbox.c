@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"  boot [OPTIONS]              boot a microVM and stream its console\n"
 		"      --kernel PATH           guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)\n"
 		"      --initramfs PATH        default: built for that kernel\n"
-		"      --rootfs IMG            root disk (default $SANDBOX_ROOTFS)\n"
+		"      --rootfs IMG[:ro]       root disk (default $SANDBOX_ROOTFS); :ro mounts it read-only\n"
 		"      --disk IMG[:ro]         another disk (repeatable)\n"
 		"      --cpus N --memory MiB   default 1 and 512\n"
 		"      --exec CMD              run CMD in the guest once it is up, then power off\n"
@@ -165,11 +165,22 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 	return 0;
 }
 
+/* "IMG" or "IMG:ro" */
+static int add_disk_arg(sbx_config *cfg, const char *arg, int *ro)
+{
+	char path[4096];
+	size_t n = strlen(arg);
+
+	*ro = n > 3 && strcmp(arg + n - 3, ":ro") == 0;
+	snprintf(path, sizeof(path), "%.*s", (int)(*ro ? n - 3 : n), arg);
+	return sbx_config_add_disk(cfg, path, *ro);
+}
+
 /* Applies the boot options to a config; each failure prints the config's message. */
 static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 {
-	char err[512];
-	int rc = SBX_OK;
+	char err[512], args[4200];
+	int rc = SBX_OK, rootfs_ro = 0, ro;
 
 	if (!o->initramfs[0]) {
 		const char *env = getenv("SANDBOX_INITRAMFS");
@@ -183,18 +194,18 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 	}
 	if (rc == SBX_OK) rc = sbx_config_set_kernel(cfg, o->kernel);
 	if (rc == SBX_OK) rc = sbx_config_set_initramfs(cfg, o->initramfs);
-	if (rc == SBX_OK) rc = sbx_config_add_disk(cfg, o->rootfs, 0);
-	for (unsigned i = 0; rc == SBX_OK && i < o->ndisks; i++) {
-		char path[4096];
-		size_t n = strlen(o->disks[i]);
-		int ro = n > 3 && strcmp(o->disks[i] + n - 3, ":ro") == 0;
-		snprintf(path, sizeof(path), "%.*s", (int)(ro ? n - 3 : n), o->disks[i]);
-		rc = sbx_config_add_disk(cfg, path, ro);
+	if (rc == SBX_OK) rc = add_disk_arg(cfg, o->rootfs, &rootfs_ro);
+	for (unsigned i = 0; rc == SBX_OK && i < o->ndisks; i++)
+		rc = add_disk_arg(cfg, o->disks[i], &ro);
+	if (rc == SBX_OK && (o->kernel_args || rootfs_ro)) {
+		/* A read-only root disk must also be mounted read-only by the init. */
+		snprintf(args, sizeof(args), "%s%s%s", rootfs_ro ? "sbx.ro=1" : "",
+			 rootfs_ro && o->kernel_args ? " " : "", o->kernel_args ? o->kernel_args : "");
+		rc = sbx_config_set_kernel_args(cfg, args);
 	}
 	if (rc == SBX_OK) rc = sbx_config_set_vcpus(cfg, o->cpus);
 	if (rc == SBX_OK) rc = sbx_config_set_memory_mib(cfg, o->memory);
 	if (rc == SBX_OK && o->exec) rc = sbx_config_set_init_command(cfg, o->exec);
-	if (rc == SBX_OK && o->kernel_args) rc = sbx_config_set_kernel_args(cfg, o->kernel_args);
 	if (rc != SBX_OK)
 		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
 	return rc;

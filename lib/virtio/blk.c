@@ -144,8 +144,8 @@ static unsigned blk_iov_slice(const struct iovec *src, unsigned n, uint64_t off,
 			continue;
 		}
 		chunk = src[i].iov_len - off < len ? src[i].iov_len - off : len;
-		dst[out++] = (struct iovec){ .iov_base = (uint8_t *)src[i].iov_base + off,
-					     .iov_len = chunk };
+		dst[out].iov_base = (uint8_t *)src[i].iov_base + off;
+		dst[out++].iov_len = chunk;
 		len -= chunk;
 		off = 0;
 	}
@@ -154,8 +154,7 @@ static unsigned blk_iov_slice(const struct iovec *src, unsigned n, uint64_t off,
 
 /* Transfers all of iov at file offset off, resuming after short transfers. *done counts the bytes
  * moved even on failure. Consumes iov. */
-static int blk_io(int fd, struct iovec *iov, unsigned n, uint64_t off, int is_write,
-		  uint64_t *done)
+static int blk_io(int fd, struct iovec *iov, unsigned n, uint64_t off, int is_write, uint64_t *done)
 {
 	while (n > 0) {
 		ssize_t ret = is_write ? pwritev(fd, iov, (int)n, (off_t)off)
@@ -225,9 +224,9 @@ static uint8_t blk_write(struct virtio_blk *b, const struct virtq_req *r, uint64
 static uint8_t blk_get_id(struct virtio_blk *b, const struct virtq_req *r, uint64_t *written)
 {
 	uint64_t room = r->in_len - 1;
+	size_t n = room < sizeof(b->serial) ? room : sizeof(b->serial);
 
-	*written = virtq_req_write(r, 0, b->serial, room < sizeof(b->serial) ? room
-									  : sizeof(b->serial));
+	*written = virtq_req_write(r, 0, b->serial, n);
 	return VIRTIO_BLK_S_OK;
 }
 

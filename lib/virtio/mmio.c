@@ -152,18 +152,19 @@ static void mmio_write_queue_reg(struct virtio_mmio *t, uint64_t offset, uint32_
 /* Caller holds t->lock (and notify_lock for Status and QueueReady). */
 static void mmio_write_reg(struct virtio_mmio *t, uint64_t offset, uint32_t val)
 {
+	unsigned shift;
+
 	switch (offset) {
 	case VIRTIO_MMIO_REG_DEVICE_FEATURES_SEL:
 		t->device_features_sel = val;
 		break;
 	case VIRTIO_MMIO_REG_DRIVER_FEATURES:
 		/* Features are frozen once accepted. */
-		if (t->status & VIRTIO_STATUS_FEATURES_OK)
+		if (t->status & VIRTIO_STATUS_FEATURES_OK || t->driver_features_sel > 1)
 			break;
-		if (t->driver_features_sel == 0)
-			t->driver_features = (t->driver_features & ~0xffffffffULL) | val;
-		else if (t->driver_features_sel == 1)
-			t->driver_features = (t->driver_features & 0xffffffffULL) | (uint64_t)val << 32;
+		shift = 32 * t->driver_features_sel;
+		t->driver_features &= ~(0xffffffffULL << shift);
+		t->driver_features |= (uint64_t)val << shift;
 		break;
 	case VIRTIO_MMIO_REG_DRIVER_FEATURES_SEL:
 		t->driver_features_sel = val;

@@ -118,7 +118,8 @@ static int virtq_walk(const struct virtq *q, uint16_t head, struct virtq_req *r)
 			p = guest_mem_ptr(q->mem, d.addr, d.len);
 			if (!p)
 				return -EINVAL;
-			r->iov[r->n_out + r->n_in] = (struct iovec){ .iov_base = p, .iov_len = d.len };
+			r->iov[r->n_out + r->n_in].iov_base = p;
+			r->iov[r->n_out + r->n_in].iov_len = d.len;
 			if (d.flags & VIRTQ_DESC_F_WRITE) {
 				r->n_in++;
 				r->in_len += d.len;

@@ -47,7 +47,7 @@ static int make_image(const char *path, size_t size, int fill)
 	return close(fd);
 }
 
-/* FNV-1a over a file's first `len` bytes, and over the expected pattern, compared. */
+/* FNV-1a, the checksum printed for the pattern. */
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -55,27 +55,32 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 	return h;
 }
 
+/* The image's first 64 MiB must be the pattern, byte for byte; the checksums are reported. */
 static int pattern_matches(const char *path)
 {
 	static unsigned char buf[1 << 20], want[1 << 20];
 	const size_t plen = sizeof(PATTERN) - 1;
 	uint64_t got_h = 0xcbf29ce484222325ULL, want_h = got_h;
+	size_t off, mismatch = SIZE_MAX;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return 0;
 	for (size_t i = 0; i < sizeof(want); i++)
 		want[i] = (unsigned char)PATTERN[i % plen]; /* 1 MiB is a multiple of 16 */
-	for (size_t off = 0; off < PATTERN_BYTES; off += sizeof(buf)) {
+	for (off = 0; off < PATTERN_BYTES; off += sizeof(buf)) {
 		if (pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf))
 			break;
+		if (mismatch == SIZE_MAX && memcmp(buf, want, sizeof(buf)) != 0)
+			mismatch = off;
 		got_h = fnv1a(got_h, buf, sizeof(buf));
 		want_h = fnv1a(want_h, want, sizeof(want));
 	}
 	close(fd);
-	printf("pattern checksum: image %016llx, expected %016llx\n", (unsigned long long)got_h,
-	       (unsigned long long)want_h);
-	return got_h == want_h && want_h != 0xcbf29ce484222325ULL;
+	printf("pattern: %zu MiB read, checksum image %016llx, expected %016llx, first differing "
+	       "MiB at %zd\n", off >> 20, (unsigned long long)got_h, (unsigned long long)want_h,
+	       mismatch == SIZE_MAX ? (ssize_t)-1 : (ssize_t)mismatch);
+	return off == PATTERN_BYTES && mismatch == SIZE_MAX && got_h == want_h;
 }
 
 /* Boots cfg, waits for ready and power-off; returns the console (caller frees) or NULL. */

@@ -307,6 +307,9 @@ static void test_negotiation(struct drv *d)
 	CHECK(rd(d, VIRTIO_MMIO_REG_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK(rd(d, VIRTIO_MMIO_REG_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);
 	CHECK(irq_count(d) >= 1);
+	/* Only a reset clears DEVICE_NEEDS_RESET, not a driver writing the bit as 0. */
+	wr(d, VIRTIO_MMIO_REG_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	CHECK(rd(d, VIRTIO_MMIO_REG_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	wr(d, VIRTIO_MMIO_REG_STATUS, 0);
 	CHECK_EQ(rd(d, VIRTIO_MMIO_REG_STATUS), 0);
 	CHECK_EQ(rd(d, VIRTIO_MMIO_REG_INTERRUPT_STATUS), 0);
@@ -424,10 +427,27 @@ static void test_io(struct drv *d, int fd)
 	CHECK_EQ(used, 9);
 	CHECK(memcmp(d->buf + DATA_GPA, id, 8) == 0);
 	CHECK_EQ(d->buf[DATA_GPA + 8], 0xee);
+	memset(d->buf + DATA_GPA, 0xee, 32);
+	CHECK_EQ(simple_req(d, VIRTIO_BLK_T_GET_ID, 0, 32, &used), VIRTIO_BLK_S_OK);
+	CHECK_EQ(used, 21);
+	CHECK(memcmp(d->buf + DATA_GPA, id, 20) == 0);
+	CHECK_EQ(d->buf[DATA_GPA + 20], 0xee);
 
 	CHECK_EQ(simple_req(d, 99, 0, 512, &used), VIRTIO_BLK_S_UNSUPP);
 	CHECK_EQ(used, 1);
 	CHECK(file_matches(fd));
+
+	/* Layout writes to a live queue are ignored: re-arming it uses the old, valid layout. */
+	wr(d, VIRTIO_MMIO_REG_QUEUE_NUM, 3);
+	wr(d, VIRTIO_MMIO_REG_QUEUE_DESC_LOW, (uint32_t)MEM_SIZE);
+	wr(d, VIRTIO_MMIO_REG_QUEUE_READY, 0);
+	CHECK_EQ(rd(d, VIRTIO_MMIO_REG_QUEUE_READY), 0);
+	memset(d->buf, 0, DATA_GPA);
+	d->avail_idx = 0;
+	wr(d, VIRTIO_MMIO_REG_QUEUE_READY, 1);
+	CHECK_EQ(rd(d, VIRTIO_MMIO_REG_QUEUE_READY), 1);
+	CHECK_EQ(rd(d, VIRTIO_MMIO_REG_STATUS), ALL_STATUS);
+	CHECK_EQ(simple_req(d, VIRTIO_BLK_T_FLUSH, 0, 0, &used), VIRTIO_BLK_S_OK);
 
 	/* A kick naming a queue the device does not have is ignored. */
 	used = drv_used_idx(d);
@@ -474,10 +494,13 @@ static void test_bad_requests(struct drv *d, int fd)
 	CHECK_EQ(drv_kick(d, 0), 1);
 	CHECK_EQ(d->buf[STATUS_GPA], VIRTIO_BLK_S_IOERR);
 
-	/* A descriptor loop is refused by the queue, and the device goes on. */
+	/* A descriptor loop is refused by the queue and handed back with an interrupt, and the
+	 * device goes on. */
+	irq_count(d);
 	drv_set(d, 5, HDR_GPA, 16, VIRTQ_DESC_F_NEXT, 6);
 	drv_set(d, 6, STATUS_GPA, 1, VIRTQ_DESC_F_NEXT, 5);
 	CHECK_EQ(drv_kick(d, 5), 0);
+	CHECK_EQ(irq_count(d), 1);
 	CHECK_EQ(simple_req(d, VIRTIO_BLK_T_FLUSH, 0, 0, &used), VIRTIO_BLK_S_OK);
 	CHECK(file_matches(fd));
 }
