@@ -22,9 +22,6 @@
 #include <unistd.h>
 
 #define READY_MARKER "sandbox-init: ready"
-#define GUEST_ARGS "sbx.ro=1"
-/* The words our library puts first on every guest's command line (lib/api/sandbox.c). */
-#define BASE_CMDLINE "console=ttyS0 8250.nr_uarts=1 pci=off panic=-1 quiet"
 #define BOOT_TIMEOUT_MS 300000
 #define MEMORY_MIB 512
 
@@ -72,21 +69,12 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static int boot_ours(const char *kernel, const char *initramfs, const char *rootfs,
-		     struct sample *s)
+static int boot_ours(sbx_config *cfg, struct sample *s)
 {
-	sbx_config *cfg = sbx_config_new();
 	sbx_sandbox *sb = NULL;
-	double t0;
-	int rc;
+	double t0 = now();
+	int rc = sbx_sandbox_create(cfg, &sb);
 
-	sbx_config_set_kernel(cfg, kernel);
-	sbx_config_set_initramfs(cfg, initramfs);
-	sbx_config_add_disk(cfg, rootfs, 1);
-	sbx_config_set_kernel_args(cfg, GUEST_ARGS);
-	sbx_config_set_memory_mib(cfg, MEMORY_MIB);
-	t0 = now();
-	rc = sbx_sandbox_create(cfg, &sb);
 	if (rc == SBX_OK)
 		rc = sbx_sandbox_wait_ready(sb, BOOT_TIMEOUT_MS);
 	s->seconds = now() - t0;
@@ -96,7 +84,6 @@ static int boot_ours(const char *kernel, const char *initramfs, const char *root
 		fprintf(stderr, "ours: %s: %s %s\n", sbx_err_name(rc), sbx_config_last_error(cfg),
 			sb ? sbx_sandbox_last_error(sb) : "");
 	sbx_sandbox_destroy(sb);
-	sbx_config_free(cfg);
 	return rc;
 }
 
@@ -127,15 +114,16 @@ static int wait_marker(int fd, int timeout_ms)
 	return -1;
 }
 
+/* QEMU microvm with what our sandbox gets: same files, memory, vCPU and kernel command line. */
 static int boot_qemu(const char *qemu, const char *kernel, const char *initramfs,
-		     const char *rootfs, struct sample *s)
+		     const char *rootfs, char *cmdline, struct sample *s)
 {
 	char mem[64], drive[4200], memsz[32];
 	char *argv[] = { (char *)qemu, "-M", "microvm,memory-backend=mem", "-accel", "kvm", "-cpu",
 			 "host", "-smp", "1", "-m", memsz, "-object", mem, "-nodefaults",
 			 "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
 			 "-kernel", (char *)kernel, "-initrd", (char *)initramfs, "-append",
-			 BASE_CMDLINE " " GUEST_ARGS, "-drive", drive, "-device",
+			 cmdline, "-drive", drive, "-device",
 			 "virtio-blk-device,drive=d0", NULL };
 	posix_spawn_file_actions_t fa;
 	int pipefd[2], rc;
@@ -175,6 +163,8 @@ int main(int argc, char **argv)
 	const char *kernel = getenv("SANDBOX_KERNEL"), *initramfs = getenv("SANDBOX_INITRAMFS");
 	const char *rootfs = getenv("SANDBOX_ROOTFS"), *qemu = "/usr/bin/qemu-system-x86_64";
 	double ours[64], theirs[64], ours_rss[64], theirs_rss[64];
+	sbx_config *cfg = sbx_config_new();
+	char *cmdline = NULL;
 	int rounds = 5, c;
 
 	while ((c = getopt(argc, argv, "n:q:")) != -1) {
@@ -190,11 +180,19 @@ int main(int argc, char **argv)
 				"SANDBOX_INITRAMFS, SANDBOX_ROOTFS set\n");
 		return 2;
 	}
+	sbx_config_set_kernel(cfg, kernel);
+	sbx_config_set_initramfs(cfg, initramfs);
+	sbx_config_add_disk(cfg, rootfs, 1);
+	sbx_config_set_kernel_args(cfg, "sbx.ro=1");
+	sbx_config_set_memory_mib(cfg, MEMORY_MIB);
+	if (sbx_config_kernel_cmdline(cfg, &cmdline) != SBX_OK)
+		return 1;
+	printf("kernel command line: %s\n", cmdline);
 	/* Interleaved, so drift in the machine's load hits both alike. */
 	for (int i = 0; i < rounds; i++) {
 		struct sample a = { 0, 0 }, b = { 0, 0 };
-		if (boot_ours(kernel, initramfs, rootfs, &a) != SBX_OK ||
-		    boot_qemu(qemu, kernel, initramfs, rootfs, &b) < 0)
+		if (boot_ours(cfg, &a) != SBX_OK ||
+		    boot_qemu(qemu, kernel, initramfs, rootfs, cmdline, &b) < 0)
 			return 1;
 		printf("round %d: libsandbox %.3f s (%ld KiB), qemu microvm %.3f s (%ld KiB)\n", i + 1,
 		       a.seconds, a.rss_kib, b.seconds, b.rss_kib);
@@ -209,5 +207,7 @@ int main(int argc, char **argv)
 	       "%.2f\n", rounds, mo, mt, mo / mt);
 	printf("VMM RSS without guest RAM, median: libsandbox %.0f KiB, qemu microvm %.0f KiB\n",
 	       median(ours_rss, rounds), median(theirs_rss, rounds));
+	sbx_free(cmdline);
+	sbx_config_free(cfg);
 	return 0;
 }

@@ -85,8 +85,8 @@ static _Noreturn void fatal(const char *what, int err)
 	power_off();
 }
 
-static void mount_or_die(const char *src, const char *target, const char *type,
-			 unsigned long flags, const char *data)
+static void mount_or_die(const char *src, const char *target, const char *type, unsigned long flags,
+			 const char *data)
 {
 	char what[256];
 
@@ -237,13 +237,13 @@ static void parse_cmdline(struct options *o)
 			o->cmd = word + 8;
 	}
 	if (o->cmd && b64_decode(o->cmd) < 0)
-		fatal("sbx.cmd", EINVAL);
+		fatal("sbx.cmd is not valid base64", EINVAL);
 }
 
 /* The disk appears asynchronously once virtio_blk has probed it. */
 static void wait_for_root(const char *dev)
 {
-	struct timespec poll = { 0, ROOT_POLL_MS * 1000000L };
+	struct timespec poll = {0, ROOT_POLL_MS * 1000000L};
 	struct stat st;
 	char what[256];
 
@@ -282,7 +282,7 @@ static void move_to_newroot(const char *dir)
 	char target[64];
 
 	snprintf(target, sizeof(target), NEWROOT "%s", dir);
-	/* Debian's rootfs has these; a hand-made one may not, and a read-only one can't get them. */
+	/* Debian's rootfs has them; a hand-made one may not (and a read-only one can't). */
 	mkdir(target, 0755);
 	mount_or_die(dir, target, NULL, MS_MOVE, NULL);
 }
@@ -311,7 +311,8 @@ static void switch_root(const struct options *o)
 	if (chdir("/") < 0)
 		fatal("chdir /", errno);
 
-	mount_or_warn("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=620,ptmxmode=666");
+	mount_or_warn("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+		      "gid=5,mode=620,ptmxmode=666");
 	mount_or_warn("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	/* Always a tmpfs: writable even on a read-only root, and gone with the sandbox. */
 	mount_or_warn("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -343,9 +344,9 @@ static void report_ready(void)
 
 static _Noreturn void exec_command(const char *cmd)
 {
-	char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
-	char *envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			 "HOME=/root", "TERM=dumb", NULL };
+	char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+	char *envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"HOME=/root", "TERM=dumb", NULL};
 	int fd;
 
 	setsid();
@@ -360,6 +361,20 @@ static _Noreturn void exec_command(const char *cmd)
 	execve(argv[0], argv, envp);
 	say("error: exec /bin/sh: %s", strerror(errno));
 	_exit(127);
+}
+
+/* Leaves the root disk clean for its next user: without this the image keeps a journal to
+ * replay, and a later read-only mount of it (sbx.ro=1 on a read-only disk) fails. Processes the
+ * command left behind would hold files open for writing, so they go first. */
+static _Noreturn void shutdown_after_command(void)
+{
+	kill(-1, SIGKILL); /* everyone but us */
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	sync();
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0 && errno != EROFS)
+		say("warning: remount / read-only: %s", strerror(errno));
+	power_off();
 }
 
 /* Reaps everything (orphans re-parent to us) until the command itself exits. */
@@ -383,7 +398,7 @@ static _Noreturn void run_command(const char *cmd)
 		say("command exit=%d", WEXITSTATUS(status));
 	else
 		say("command signal=%d", WTERMSIG(status));
-	power_off();
+	shutdown_after_command();
 }
 
 /* A blocking waitpid(-1) returns at once with ECHILD while we have no children, so sleep on
@@ -405,7 +420,7 @@ static _Noreturn void reap_forever(void)
 
 int main(void)
 {
-	struct options o = { .root = "/dev/vda", .fstype = "ext4", .flags = NULL };
+	struct options o = {.root = "/dev/vda", .fstype = "ext4", .flags = NULL};
 
 	mount_or_die("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 	mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);

@@ -108,6 +108,9 @@ SBX_API int sbx_config_set_kernel_args(sbx_config *cfg, const char *args);
 /* A shell command the guest init runs (chrooted into the rootfs, /bin/sh -c) once it is ready;
  * its exit status goes to the console and the guest then powers off. NULL: stay up. */
 SBX_API int sbx_config_set_init_command(sbx_config *cfg, const char *command);
+/* The full kernel command line a sandbox made from cfg would boot with (our defaults, the init
+ * command, then the extra args). Free with sbx_free. Errors: SBX_EINVAL, SBX_ENOMEM. */
+SBX_API int sbx_config_kernel_cmdline(const sbx_config *cfg, char **cmdline);
 /* Directory under which each sandbox keeps its state (control socket, console log).
  * Default: $SANDBOX_STATE_DIR, else /run/libsandbox when root, else $XDG_RUNTIME_DIR/libsandbox. */
 SBX_API int sbx_config_set_state_dir(sbx_config *cfg, const char *path);

@@ -15,8 +15,10 @@
 #include "internal.h"
 #include "state_dir.h"
 
-/* Words every guest gets: our console, no PCI bus to probe, one UART, reboot on panic. */
-#define SBX_BASE_CMDLINE "console=ttyS0 8250.nr_uarts=1 pci=off panic=-1 quiet"
+/* Words every guest gets: our console, one UART, no PCI bus to probe, reboot on panic, and
+ * reboot through the keyboard controller's reset line (with the default ACPI-first order the
+ * guest stalled before touching any port; see the issue note). */
+#define SBX_BASE_CMDLINE "console=ttyS0 8250.nr_uarts=1 pci=off panic=-1 reboot=k quiet"
 #define SBX_SPAWN_TIMEOUT_MS 30000
 #define SBX_STOP_TIMEOUT_MS 5000
 #define VMM_CONTROL_FD 3
@@ -64,7 +66,7 @@ static void base64_encode(const unsigned char *in, size_t len, char *out)
 }
 
 /* The kernel command line: our base words, the init's command, then the caller's extras. */
-static char *sandbox_cmdline(const sbx_config *cfg)
+static char *config_cmdline(const sbx_config *cfg)
 {
 	size_t cmd_len = cfg->init_command ? strlen(cfg->init_command) : 0;
 	size_t size = sizeof(SBX_BASE_CMDLINE) + 16 + (cmd_len + 2) / 3 * 4 +
@@ -82,6 +84,19 @@ static char *sandbox_cmdline(const sbx_config *cfg)
 	if (cfg->kernel_args)
 		sprintf(p, " %s", cfg->kernel_args);
 	return line;
+}
+
+int sbx_config_kernel_cmdline(const sbx_config *cfg, char **cmdline)
+{
+	char *line;
+
+	if (!cfg || !cmdline)
+		return SBX_EINVAL;
+	line = config_cmdline(cfg);
+	if (!line)
+		return SBX_ENOMEM;
+	*cmdline = line;
+	return SBX_OK;
 }
 
 static int check_file(sbx_config *cfg, const char *what, const char *path)
@@ -300,7 +315,7 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
 	if (rc != SBX_OK)
 		goto fail;
-	cmdline = sandbox_cmdline(cfg);
+	cmdline = config_cmdline(cfg);
 	msg = cmdline ? config_to_json(cfg, sb->dir, cmdline) : NULL;
 	if (!msg) {
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");

@@ -63,7 +63,7 @@ struct serial {
 
 	uint8_t ier, fcr, lcr, mcr, msr, scr, dll, dlm;
 	int thre_pending; /* THR-empty interrupt not yet acknowledged by an IIR read */
-	int irq_level;    /* last level given to set_irq */
+	int irq_level;	  /* last level given to set_irq */
 
 	uint8_t rx[SERIAL_RX_FIFO];
 	unsigned rx_head, rx_count;

@@ -19,9 +19,16 @@
 
 /* Load order: each module after the ones it depends on, since the init has no modprobe. */
 static const char *const initramfs_modules[] = {
-	"virtio_ring", "virtio",       "virtio_mmio", "virtio_blk",
-	"failover",    "net_failover", "virtio_net",  "vsock",
-	"vmw_vsock_virtio_transport_common",          "vmw_vsock_virtio_transport",
+    "virtio_ring",
+    "virtio",
+    "virtio_mmio",
+    "virtio_blk",
+    "failover",
+    "net_failover",
+    "virtio_net",
+    "vsock",
+    "vmw_vsock_virtio_transport_common",
+    "vmw_vsock_virtio_transport",
 };
 #define INITRAMFS_NMODULES (sizeof(initramfs_modules) / sizeof(initramfs_modules[0]))
 #define MODULES_WALK_DEPTH 16
@@ -66,7 +73,7 @@ static int errno_to_sbx(int err)
  * from a plain .ko. Module names treat '-' and '_' alike, so compare them alike. */
 static int module_index(const char *file, int *compressed)
 {
-	static const char *const suffixes[] = { ".ko", ".ko.xz", ".ko.zst", ".ko.gz" };
+	static const char *const suffixes[] = {".ko", ".ko.xz", ".ko.zst", ".ko.gz"};
 	size_t flen = strlen(file);
 
 	for (size_t s = 0; s < sizeof(suffixes) / sizeof(suffixes[0]); s++) {
@@ -80,7 +87,8 @@ static int module_index(const char *file, int *compressed)
 
 			if (strlen(want) != nlen)
 				continue;
-			while (i < nlen && (file[i] == want[i] || (file[i] == '-' && want[i] == '_')))
+			while (i < nlen &&
+			       (file[i] == want[i] || (file[i] == '-' && want[i] == '_')))
 				i++;
 			if (i == nlen) {
 				*compressed = s > 0;
@@ -187,7 +195,7 @@ static int initramfs_write(struct cpio_writer *w, const struct module_paths *mp,
 	cpio_add_dir(w, "lib/modules", 0755);
 	for (size_t i = 0; i < INITRAMFS_NMODULES; i++) {
 		snprintf(name, sizeof(name), "lib/modules/%s.ko", initramfs_modules[i]);
-		/* Name the module only if it is what failed, not an earlier entry (errors stick). */
+		/* Name the module only if it failed, not an earlier entry (errors stick). */
 		if (!w->err && cpio_add_file_from_path(w, name, 0644, mp->plain[i]) < 0)
 			*bad = mp->plain[i];
 		olen += (size_t)snprintf(order + olen, sizeof(order) - olen, "%s\n",
@@ -200,7 +208,7 @@ static int initramfs_write(struct cpio_writer *w, const struct module_paths *mp,
 SBX_API int sbx_initramfs_build(const char *kernel_release, const char *modules_dir,
 				const char *out_path, char **error)
 {
-	struct module_paths mp = { 0 };
+	struct module_paths mp = {0};
 	struct cpio_writer w;
 	const char *bad = NULL;
 	char *tmp = NULL;
@@ -216,20 +224,25 @@ SBX_API int sbx_initramfs_build(const char *kernel_release, const char *modules_
 	if (ret < 0)
 		goto out;
 
-	/* Built beside the target and renamed over it: a failed build leaves nothing behind, and
-	 * a reader never sees half an archive. */
-	if (asprintf(&tmp, "%s.tmp", out_path) < 0) {
+	/* Built beside the target under a unique name and renamed over it: a failed build leaves
+	 * nothing behind, a reader never sees half an archive, and concurrent builds of the same
+	 * path (the CLI rebuilds on every use) never write into each other's file. */
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", out_path) < 0) {
 		tmp = NULL;
 		ret = initramfs_error(error, SBX_ENOMEM, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		ret = initramfs_error(error, errno_to_sbx(errno), "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	cpio_writer_init(&w, fd);
-	err = initramfs_write(&w, &mp, &bad);
+	if (fchmod(fd, 0644) < 0) { /* mkostemp made it 0600; it is no secret */
+		err = -errno;
+	} else {
+		cpio_writer_init(&w, fd);
+		err = initramfs_write(&w, &mp, &bad);
+	}
 	if (!err && fdatasync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)
@@ -237,8 +250,8 @@ SBX_API int sbx_initramfs_build(const char *kernel_release, const char *modules_
 	fd = -1;
 	if (err) {
 		ret = initramfs_error(error, err == -ENOMEM ? SBX_ENOMEM : SBX_EIO,
-				      "writing %s%s%s: %s", tmp, bad ? " from " : "", bad ? bad : "",
-				      strerror(-err));
+				      "writing %s%s%s: %s", tmp, bad ? " from " : "",
+				      bad ? bad : "", strerror(-err));
 		goto fail_unlink;
 	}
 	if (rename(tmp, out_path) < 0) {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/i8042.h"
 #include "devices/power.h"
 #include "devices/serial.h"
 #include "util/log.h"
@@ -56,7 +57,7 @@ static void machine_on_vcpu_stop(void *ctx, enum vcpu_stop why, const char *deta
 static void machine_on_power(void *ctx, int event)
 {
 	machine_stop(ctx, event == POWER_EVENT_OFF ? "poweroff" : "reboot",
-		     event == POWER_EVENT_OFF ? "ACPI power-off" : "ACPI reset");
+		     event == POWER_EVENT_OFF ? "ACPI power-off" : "the guest reset the machine");
 }
 
 /* Console bytes go to the log; the first line starting with the init's ready marker is the
@@ -106,7 +107,7 @@ static void machine_on_kick(void *opaque, uint32_t events)
 	uint64_t n;
 
 	if (read(k->fd, &n, sizeof(n)) == sizeof(n))
-		k->t->ops->queue_notify(k->t->dev, k->q);
+		virtio_mmio_kick(k->t, k->q);
 }
 
 /* One virtio-blk disk: its device, transport, MMIO window, interrupt and queue kicks. */
@@ -213,6 +214,8 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 		rc = power_new(machine_on_power, m, &m->power);
 	if (rc == 0)
 		rc = bus_register(&m->pio, POWER_PORT_BASE, POWER_PORT_COUNT, power_access, m->power);
+	if (rc == 0)
+		rc = bus_register(&m->pio, I8042_COMMAND_PORT, 1, i8042_access, m->power);
 	if (rc < 0) {
 		snprintf(err, errlen, "legacy devices: %s", strerror(-rc));
 		return rc;

@@ -75,7 +75,7 @@ static int cpio_write_header(struct cpio_writer *w, const struct cpio_entry *e)
 
 	if (namesize > CPIO_MAX_SIZE)
 		return -ENAMETOOLONG;
-	/* Owner root, mtime 0: the archive depends only on its inputs, so builds are reproducible. */
+	/* Owner root, mtime 0: the archive depends only on its inputs (reproducible). */
 	snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
 		 w->next_ino++, e->mode, 0u, 0u, e->nlink, 0u, e->size, 0u, 0u, e->rdev_major,
 		 e->rdev_minor, (unsigned)namesize, 0u);
@@ -96,7 +96,7 @@ void cpio_writer_init(struct cpio_writer *w, int fd)
 
 int cpio_add_dir(struct cpio_writer *w, const char *name, unsigned mode)
 {
-	struct cpio_entry e = { .name = name, .mode = S_IFDIR | mode, .nlink = 2 };
+	struct cpio_entry e = {.name = name, .mode = S_IFDIR | mode, .nlink = 2};
 	int err = cpio_check_args(w, name, mode);
 
 	if (err)
@@ -107,7 +107,7 @@ int cpio_add_dir(struct cpio_writer *w, const char *name, unsigned mode)
 int cpio_add_file(struct cpio_writer *w, const char *name, unsigned mode, const void *data,
 		  size_t len)
 {
-	struct cpio_entry e = { .name = name, .mode = S_IFREG | mode, .nlink = 1 };
+	struct cpio_entry e = {.name = name, .mode = S_IFREG | mode, .nlink = 1};
 	int err = cpio_check_args(w, name, mode);
 
 	if (err)
@@ -145,7 +145,7 @@ static int cpio_copy_fd(int out, int in, uint64_t len)
 int cpio_add_file_from_path(struct cpio_writer *w, const char *name, unsigned mode,
 			    const char *host_path)
 {
-	struct cpio_entry e = { .name = name, .mode = S_IFREG | mode, .nlink = 1 };
+	struct cpio_entry e = {.name = name, .mode = S_IFREG | mode, .nlink = 1};
 	struct stat st;
 	int fd, err = cpio_check_args(w, name, mode);
 
@@ -180,10 +180,11 @@ out:
 int cpio_add_chardev(struct cpio_writer *w, const char *name, unsigned mode, unsigned major,
 		     unsigned minor)
 {
-	struct cpio_entry e = {
-		.name = name, .mode = S_IFCHR | mode, .nlink = 1, .rdev_major = major,
-		.rdev_minor = minor
-	};
+	struct cpio_entry e = {.name = name,
+			       .mode = S_IFCHR | mode,
+			       .nlink = 1,
+			       .rdev_major = major,
+			       .rdev_minor = minor};
 	int err = cpio_check_args(w, name, mode);
 
 	if (err)
@@ -193,7 +194,7 @@ int cpio_add_chardev(struct cpio_writer *w, const char *name, unsigned mode, uns
 
 int cpio_finish(struct cpio_writer *w)
 {
-	struct cpio_entry e = { .name = "TRAILER!!!", .nlink = 1 };
+	struct cpio_entry e = {.name = "TRAILER!!!", .nlink = 1};
 
 	if (w->err)
 		return w->err;

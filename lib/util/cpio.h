@@ -8,8 +8,9 @@
 
 struct cpio_writer {
 	int fd;
-	uint32_t next_ino; /* unique per entry: the kernel links entries with equal ino and nlink>1 */
-	int err;           /* first error, sticky */
+	/* Unique per entry: the kernel hard-links entries with equal ino and nlink > 1. */
+	uint32_t next_ino;
+	int err; /* first error, sticky */
 };
 
 /* Starts an archive on fd (which the caller keeps owning). */

@@ -73,7 +73,6 @@ static void mmio_reset(struct virtio_mmio *t)
 static void mmio_write_status(struct virtio_mmio *t, uint32_t val)
 {
 	uint32_t old = t->status;
-	uint64_t offered;
 
 	if (val == 0) {
 		mmio_reset(t);
@@ -82,7 +81,8 @@ static void mmio_write_status(struct virtio_mmio *t, uint32_t val)
 	/* DEVICE_NEEDS_RESET belongs to the device: only a reset clears it. */
 	val = (val & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) | (old & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	if ((val & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
-		offered = t->ops->features(t->dev) | VIRTIO_F_VERSION_1;
+		uint64_t offered = t->ops->features(t->dev) | VIRTIO_F_VERSION_1;
+
 		/* Left unset, so the driver reads back that we refused (spec 3.1.1). */
 		if (!(t->driver_features & VIRTIO_F_VERSION_1) || (t->driver_features & ~offered))
 			val &= ~VIRTIO_STATUS_FEATURES_OK;

@@ -103,7 +103,8 @@ static int virtq_walk(const struct virtq *q, uint16_t head, struct virtq_req *r)
 		struct virtq_desc d;
 		void *p;
 
-		/* Bounding the count by the ring size catches every loop. */
+		/* At most min(size, VIRTQ_MAX_SEGS) descriptors: that ends every loop and keeps
+		 * r->iov in bounds. */
 		if (i >= q->size || ++count > max)
 			return -EINVAL;
 		virtq_desc_load(q, i, &d);
@@ -135,7 +136,7 @@ static int virtq_walk(const struct virtq *q, uint16_t head, struct virtq_req *r)
 			break;
 		i = d.next;
 	}
-	return r->out_len + r->in_len ? 0 : -EINVAL;
+	return r->out_len + r->in_len == 0 ? -EINVAL : 0;
 }
 
 int virtq_pop(struct virtq *q, struct virtq_req *r)

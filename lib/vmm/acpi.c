@@ -26,8 +26,8 @@
 
 #define FADT_REVISION 6
 #define FADT_MINOR_REVISION 5
-#define FADT_F_PWR_BUTTON (1u << 4)  /* set: no fixed-feature power button */
-#define FADT_F_SLP_BUTTON (1u << 5)  /* set: no fixed-feature sleep button */
+#define FADT_F_PWR_BUTTON (1u << 4) /* set: no fixed-feature power button */
+#define FADT_F_SLP_BUTTON (1u << 5) /* set: no fixed-feature sleep button */
 #define FADT_F_RESET_REG_SUP (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
 /* IA-PC boot architecture flags. LEGACY_DEVICES and 8042 stay clear: there is no keyboard
@@ -267,10 +267,10 @@ static int acpi_build_dsdt(struct acpi_area *ar, const struct acpi_config *c, ui
 static struct acpi_gas acpi_io_gas(uint16_t port)
 {
 	return (struct acpi_gas){
-		.space_id = GAS_SYSTEM_IO,
-		.bit_width = 8,
-		.access_size = GAS_ACCESS_BYTE,
-		.address = htole64(port),
+	    .space_id = GAS_SYSTEM_IO,
+	    .bit_width = 8,
+	    .access_size = GAS_ACCESS_BYTE,
+	    .address = htole64(port),
 	};
 }
 
@@ -390,7 +390,7 @@ static int acpi_check_config(const struct acpi_config *c)
 
 int acpi_build(struct guest_mem *m, const struct acpi_config *c)
 {
-	struct acpi_area ar = { m, acpi_align(ACPI_RSDP_ADDR + sizeof(struct acpi_rsdp)) };
+	struct acpi_area ar = {m, acpi_align(ACPI_RSDP_ADDR + sizeof(struct acpi_rsdp))};
 	uint64_t dsdt, fadt, madt, xsdt;
 	uint8_t *area;
 	int rc;

@@ -13,11 +13,11 @@ struct acpi_mmio_dev {
 };
 
 struct acpi_config {
-	unsigned ncpus; /* LAPIC ids 0..ncpus-1, 1..ACPI_MAX_CPUS */
+	unsigned ncpus;			  /* LAPIC ids 0..ncpus-1, 1..ACPI_MAX_CPUS */
 	const struct acpi_mmio_dev *devs; /* virtio-mmio devices */
 	unsigned ndevs;
 	uint16_t sleep_ctl_port, sleep_sts_port; /* FADT SLEEP_CONTROL_REG / SLEEP_STATUS_REG */
-	uint16_t reset_port;                     /* FADT RESET_REG, 1 byte in I/O space */
+	uint16_t reset_port;			 /* FADT RESET_REG, 1 byte in I/O space */
 	uint8_t reset_value;
 };
 

@@ -25,7 +25,7 @@
 #define AML_NULL_NAME 0x00
 
 /* Resource descriptor tags: small items carry their length in the tag byte. */
-#define RES_IO_TAG 0x47      /* small item 0x08, 7 bytes */
+#define RES_IO_TAG 0x47	     /* small item 0x08, 7 bytes */
 #define RES_END_TAG 0x79     /* small item 0x0F, 1 byte */
 #define RES_MEM32_FIXED 0x86 /* large item, 9 bytes */
 #define RES_EXT_IRQ 0x89     /* large item, 6 bytes with one interrupt */
@@ -122,7 +122,7 @@ static int aml_mark_ok(struct aml *a, size_t mark)
 }
 
 /* Largest value a PkgLength of 1, 2, 3, 4 bytes holds: 6 bits, then 4 + 8 per extra byte. */
-static const uint32_t pkglen_limit[4] = { 0x3F, 0xFFF, 0xFFFFF, AML_PKGLEN_MAX };
+static const uint32_t pkglen_limit[4] = {0x3F, 0xFFF, 0xFFFFF, AML_PKGLEN_MAX};
 
 int aml_pkglen_encode(uint32_t value, uint8_t out[4])
 {
@@ -175,7 +175,7 @@ static int aml_is_name_char(char c)
 
 static void aml_name_seg(struct aml *a, const char *s, size_t n)
 {
-	uint8_t seg[4] = { '_', '_', '_', '_' };
+	uint8_t seg[4] = {'_', '_', '_', '_'};
 
 	if (n == 0 || n > 4 || !aml_is_lead_char(s[0])) {
 		aml_fail(a, -EINVAL);
@@ -261,8 +261,9 @@ static size_t aml_int_encode(uint64_t v, uint8_t out[9])
 void aml_int(struct aml *a, uint64_t v)
 {
 	uint8_t enc[9];
+	size_t n = aml_int_encode(v, enc);
 
-	aml_append(a, enc, aml_int_encode(v, enc));
+	aml_append(a, enc, n);
 }
 
 void aml_string(struct aml *a, const char *s)
@@ -359,13 +360,15 @@ size_t aml_restemplate_begin(struct aml *a)
 void aml_restemplate_end(struct aml *a, size_t mark)
 {
 	uint8_t size[9];
+	size_t n;
 
 	aml_byte(a, RES_END_TAG);
 	aml_byte(a, 0);
 	if (!aml_mark_ok(a, mark))
 		return;
 	/* BufferSize precedes the bytes it counts, so it goes in once they are all written. */
-	aml_insert(a, mark, size, aml_int_encode(a->len - mark, size));
+	n = aml_int_encode(a->len - mark, size);
+	aml_insert(a, mark, size, n);
 	aml_pkg_end(a, mark);
 }
 

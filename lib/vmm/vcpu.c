@@ -27,10 +27,6 @@
 #define EFER_LME 0x100u
 #define EFER_LMA 0x400u
 
-/* i8042 command port: writing 0xfe pulses the CPU reset line, a reboot path Linux falls back on. */
-#define I8042_COMMAND_PORT 0x64
-#define I8042_CMD_RESET 0xfe
-
 /* The guest sees which vCPU it runs on through its APIC id in CPUID. */
 static int vcpu_set_cpuid(struct kvm_vm *vm, struct vcpu *v, unsigned ncpus)
 {
@@ -155,20 +151,14 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *e)
 }
 
 /* Port I/O exit: `count` back-to-back accesses (string I/O) of `size` bytes each. */
-static int vcpu_handle_io(struct vcpu *v, const struct vcpu_env *env)
+static void vcpu_handle_io(struct vcpu *v, const struct vcpu_env *env)
 {
 	struct kvm_run *r = v->run;
 	uint8_t *data = (uint8_t *)r + r->io.data_offset;
 	int is_write = r->io.direction == KVM_EXIT_IO_OUT;
 
-	if (is_write && r->io.port == I8042_COMMAND_PORT && r->io.size == 1 &&
-	    data[0] == I8042_CMD_RESET) {
-		env->on_stop(env->ctx, VCPU_STOP_RESET, "i8042 reset");
-		return 1;
-	}
 	for (uint32_t i = 0; i < r->io.count; i++, data += r->io.size)
 		bus_dispatch(env->pio, r->io.port, data, r->io.size, is_write);
-	return 0;
 }
 
 static const char *vcpu_event_name(uint32_t type)
@@ -194,8 +184,7 @@ int vcpu_run(struct vcpu *v, const struct vcpu_env *env)
 		}
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:
-			if (vcpu_handle_io(v, env))
-				return 0;
+			vcpu_handle_io(v, env);
 			break;
 		case KVM_EXIT_MMIO:
 			if (r->mmio.len <= sizeof(r->mmio.data))

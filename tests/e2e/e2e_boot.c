@@ -1,5 +1,5 @@
 /* End-to-end: cold boot of Debian's kernel in our VMM, virtio-blk read/write and read-only,
- * and bad input. Usage: e2e_boot bad-input | disk | readonly | host-probe.
+ * reboot, stop and bad input. Usage: e2e_boot lifecycle | disk | readonly | host-probe.
  * Each group boots at most one guest, so groups can run in separate emulated hosts. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -240,6 +240,50 @@ static void test_bad_input(void)
 	rmdir(state);
 }
 
+/* A guest that reboots is reported as such; the sandbox does not boot again. */
+static void test_reboot(void)
+{
+	sbx_config *cfg = e2e_config(&env, 1, 512);
+	sbx_sandbox *sb = NULL;
+	int reason = -1;
+
+	/* LINUX_REBOOT_CMD_RESTART through glibc's reboot(), straight from the command. */
+	sbx_config_set_init_command(cfg, "python3 -c 'import ctypes; "
+					 "ctypes.CDLL(None).reboot(0x01234567)'");
+	CHECK_EQ(sbx_sandbox_create(cfg, &sb), SBX_OK);
+	CHECK_EQ(sbx_sandbox_wait_exit(sb, BOOT_TIMEOUT_MS, &reason), SBX_OK);
+	CHECK_EQ(reason, SBX_EXIT_REBOOT);
+	if (reason != SBX_EXIT_REBOOT)
+		e2e_dump_console(sb);
+	sbx_sandbox_destroy(sb);
+	sbx_config_free(cfg);
+}
+
+/* A guest left running is stopped on request: its VMM process and its files are gone. */
+static void test_stop(void)
+{
+	char state[4096];
+	sbx_config *cfg = e2e_config(&env, 1, 512);
+	sbx_sandbox *sb = NULL;
+	int reason = -1, pid;
+
+	snprintf(state, sizeof(state), "%s/state-stop", env.workdir);
+	sbx_config_set_state_dir(cfg, state);
+	CHECK_EQ(sbx_sandbox_create(cfg, &sb), SBX_OK);
+	CHECK_EQ(sbx_sandbox_wait_ready(sb, BOOT_TIMEOUT_MS), SBX_OK);
+	pid = sbx_sandbox_vmm_pid(sb);
+	CHECK(pid > 0 && kill(pid, 0) == 0);
+	CHECK_EQ(dir_entries(state), 1);
+	CHECK_EQ(sbx_sandbox_stop(sb), SBX_OK);
+	CHECK_EQ(sbx_sandbox_wait_exit(sb, 1000, &reason), SBX_OK);
+	CHECK_EQ(reason, SBX_EXIT_STOPPED);
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH);
+	sbx_sandbox_destroy(sb);
+	CHECK_EQ(dir_entries(state), 0);
+	sbx_config_free(cfg);
+	rmdir(state);
+}
+
 /* Outside the emulated host, on a paravirtual-only KVM: create must refuse, not hang. */
 static int test_host_probe(void)
 {
@@ -273,14 +317,17 @@ int main(int argc, char **argv)
 	e2e_env_load(&env);
 	if (strcmp(group, "host-probe") == 0)
 		return test_host_probe();
-	if (strcmp(group, "bad-input") == 0)
+	if (strcmp(group, "lifecycle") == 0) {
 		test_bad_input();
+		test_reboot();
+		test_stop();
+	}
 	else if (strcmp(group, "disk") == 0)
 		test_disk_pattern();
 	else if (strcmp(group, "readonly") == 0)
 		test_readonly_disk();
 	else {
-		fprintf(stderr, "usage: e2e_boot bad-input|disk|readonly|host-probe\n");
+		fprintf(stderr, "usage: e2e_boot lifecycle|disk|readonly|host-probe\n");
 		return 2;
 	}
 	return TEST_SUMMARY();

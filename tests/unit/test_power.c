@@ -34,7 +34,7 @@ int main(void)
 {
 	struct power_dev *p = NULL;
 	struct bus b;
-	uint8_t wide[4] = { 0x34, 0x34, 0x34, 0x34 };
+	uint8_t wide[4] = {0x34, 0x34, 0x34, 0x34};
 
 	memset(&b, 0, sizeof(b));
 	CHECK_EQ(power_new(on_event, &nevents, &p), 0);

@@ -1,6 +1,7 @@
 /* The 16550A: transmit path and line buffering, the THRE and receive interrupts and their
  * acknowledgement, OUT2 gating, loopback, the divisor latch, the probe Linux runs, and hostile
  * accesses. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -190,7 +191,7 @@ static void test_loopback(void)
 	CHECK_EQ(rd(s, MSR) & 0xF0, 0xF0);
 	wr(s, MCR, 0x1B);
 	CHECK_EQ(rd(s, MSR) & 0x04, 0x04); /* RI fell: trailing-edge delta */
-	CHECK_EQ(rd(s, MSR) & 0x0F, 0);    /* deltas clear on read */
+	CHECK_EQ(rd(s, MSR) & 0x0F, 0);	   /* deltas clear on read */
 
 	/* Bytes written come back as received data, not as output; no interrupt on the pin. */
 	wr(s, IER, 0x01);
@@ -217,7 +218,7 @@ static void test_loopback(void)
 static void test_registers(void)
 {
 	struct serial *s = fresh();
-	uint8_t wide[4] = { 'w', 'w', 'w', 'w' };
+	uint8_t wide[4] = {'w', 'w', 'w', 'w'};
 
 	/* The divisor latch overlays RBR/THR and IER while DLAB is set. */
 	wr(s, IER, 0x05);
@@ -276,7 +277,7 @@ int main(void)
 {
 	struct serial *s = NULL;
 
-	CHECK_EQ(serial_new(NULL, on_irq, NULL, &s), -22);
+	CHECK_EQ(serial_new(NULL, on_irq, NULL, &s), -EINVAL);
 	CHECK(s == NULL);
 	test_transmit();
 	test_thre_irq();

@@ -30,8 +30,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the test writes rings
 #define FILE_SIZE (SECTORS * 512 + 100) /* the odd tail is not part of the disk */
 #define SERIAL "sbx-serial-0001"
 
-#define ALL_STATUS                                                                         \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |    \
+#define ALL_STATUS                                                                                 \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |            \
 	 VIRTIO_STATUS_DRIVER_OK)
 
 struct drv_desc {
@@ -576,50 +576,61 @@ static void test_read_only(struct drv *d, const char *path, int fd, struct guest
 	CHECK_EQ(simple_req(d, VIRTIO_BLK_T_GET_ID, 0, 20, &used), VIRTIO_BLK_S_OK);
 	CHECK(memcmp(d->buf + DATA_GPA, zeros, 20) == 0);
 
+	d->t = NULL;
 	virtio_mmio_destroy(&t);
 	virtio_blk_ops.free(dev);
 }
 
-int main(void)
+static void run_tests(struct drv *d, const char *path, int fd)
 {
-	char path[] = "/tmp/sbx-virtio-blk-XXXXXX";
 	struct virtio_blk *dev = NULL;
 	struct guest_mem mem;
 	struct virtio_mmio t;
-	struct drv d = { 0 };
-	int fd;
 
-	d.buf = calloc(1, MEM_SIZE);
-	d.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	fd = mkstemp(path);
-	CHECK(d.buf && d.efd >= 0 && fd >= 0);
-	if (!d.buf || d.efd < 0 || fd < 0)
-		return TEST_SUMMARY();
 	fill(image, sizeof(image), 0x01);
 	CHECK_EQ(pwrite(fd, image, sizeof(image), 0), sizeof(image));
-	guest_mem_init_buffer(&mem, d.buf, MEM_SIZE);
+	guest_mem_init_buffer(&mem, d->buf, MEM_SIZE);
 
 	CHECK_EQ(virtio_blk_open("/nonexistent/disk.img", 0, NULL, &dev), -ENOENT);
 	CHECK(dev == NULL);
 	CHECK_EQ(virtio_blk_open(path, 0, SERIAL, &dev), 0);
 	if (dev) {
-		virtio_mmio_init(&t, &virtio_blk_ops, dev, &mem, 0xd0000000, 5, d.efd);
-		d.t = &t;
-		test_registers(&d);
-		test_negotiation(&d);
-		test_queue_setup(&d);
-		test_io(&d, fd);
-		test_bad_requests(&d, fd);
-		test_interrupt_suppression(&d);
-		test_broken_ring(&d);
+		virtio_mmio_init(&t, &virtio_blk_ops, dev, &mem, 0xd0000000, 5, d->efd);
+		d->t = &t;
+		test_registers(d);
+		test_negotiation(d);
+		test_queue_setup(d);
+		test_io(d, fd);
+		test_bad_requests(d, fd);
+		test_interrupt_suppression(d);
+		test_broken_ring(d);
+		d->t = NULL;
 		virtio_mmio_destroy(&t);
 		virtio_blk_ops.free(dev);
 	}
-	test_read_only(&d, path, fd, &mem);
+	test_read_only(d, path, fd, &mem);
+}
 
-	close(fd);
-	unlink(path);
-	close(d.efd);
+int main(void)
+{
+	char tmpl[] = "/tmp/sbx-virtio-blk-XXXXXX", path[64];
+	struct drv d = { 0 };
+	int fd;
+
+	d.buf = calloc(1, MEM_SIZE);
+	d.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	fd = mkstemp(tmpl);
+	CHECK(d.buf && d.efd >= 0 && fd >= 0);
+	if (d.buf && d.efd >= 0 && fd >= 0) {
+		/* Gone from /tmp at once, even if the test crashes; the device opens it by fd. */
+		unlink(tmpl);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		run_tests(&d, path, fd);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (d.efd >= 0)
+		close(d.efd);
 	free(d.buf);
 	return TEST_SUMMARY();
 }

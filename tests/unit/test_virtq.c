@@ -46,7 +46,9 @@ static struct drv_desc *drv_desc(struct drv *d, unsigned i)
 static void drv_set(struct drv *d, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
 		    uint16_t next)
 {
-	*drv_desc(d, i) = (struct drv_desc){ .addr = addr, .len = len, .flags = flags, .next = next };
+	struct drv_desc *desc = drv_desc(d, i);
+
+	*desc = (struct drv_desc){ .addr = addr, .len = len, .flags = flags, .next = next };
 }
 
 static uint16_t *drv_avail(struct drv *d)
