@@ -14,7 +14,6 @@
 #define BP_HDR_START 0x1f1
 #define BP_SETUP_SECTS 0x1f1
 #define BP_BOOT_FLAG 0x1fe
-#define BP_JUMP 0x200
 #define BP_HEADER_MAGIC 0x202
 #define BP_VERSION 0x206
 #define BP_TYPE_OF_LOADER 0x210
