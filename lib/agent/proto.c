@@ -1,13 +1,12 @@
 #define _GNU_SOURCE
 #include "proto.h"
+#include "util/io.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 void frame_reader_init(struct frame_reader *r, int fd)
@@ -31,35 +30,13 @@ int frame_header_parse(const uint8_t hdr[FRAME_HDR_SIZE], struct frame *f)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Reads until at least `want` bytes are buffered. 1, 0 on EOF, or -errno. */
 static int frame_fill(struct frame_reader *r, size_t want, int64_t deadline)
 {
 	while (r->len < want) {
-		struct pollfd p = { .fd = r->fd, .events = POLLIN };
-		int wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		ssize_t n;
-
-		if (deadline >= 0 && wait <= 0)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, wait) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
+		ssize_t n = read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
+		if (n <= 0)
+			return (int)n;
 		r->len += (size_t)n;
 	}
 	return 1;
@@ -67,7 +44,7 @@ static int frame_fill(struct frame_reader *r, size_t want, int64_t deadline)
 
 int frame_read(struct frame_reader *r, int timeout_ms, struct frame *f)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = deadline_after(timeout_ms);
 	int rc;
 
 	if (r->consumed) {

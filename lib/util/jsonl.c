@@ -1,24 +1,16 @@
 #define _GNU_SOURCE
 #include "jsonl.h"
+#include "io.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 void jsonl_reader_init(struct jsonl_reader *r, int fd)
 {
 	r->fd = fd;
 	r->len = 0;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Parses and removes the first complete line from the buffer, if there is one. */
@@ -44,30 +36,17 @@ static int jsonl_take_line(struct jsonl_reader *r, json_t **out)
 
 int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = deadline_after(timeout_ms);
 
 	for (;;) {
-		struct pollfd p = { .fd = r->fd, .events = POLLIN };
-		int rc = jsonl_take_line(r, out), wait;
+		int rc = jsonl_take_line(r, out);
 		ssize_t n;
 
 		if (rc != 0)
 			return rc;
-		wait = deadline < 0 ? -1 : (int)(deadline - now_ms());
-		if (deadline >= 0 && wait <= 0)
-			return -ETIMEDOUT;
-		rc = poll(&p, 1, wait);
-		if (rc < 0 && errno != EINTR)
-			return -errno;
-		if (rc <= 0)
-			continue;
-		n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
+		n = read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
+		if (n <= 0)
+			return (int)n;
 		r->len += (size_t)n;
 	}
 }

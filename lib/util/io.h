@@ -1,0 +1,13 @@
+/* Reading with a deadline, for the line and frame readers of the control and agent channels. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t clock_ms(void);
+/* The deadline for a timeout in ms from now; -1 (no deadline) for a negative timeout. */
+int64_t deadline_after(int timeout_ms);
+/* One read of up to len bytes once fd is readable, retrying EINTR/EAGAIN. Returns bytes read,
+ * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes, -errno otherwise. */
+ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline);
