@@ -33,6 +33,11 @@ static void usage(FILE *f)
 		"      --exec CMD              run CMD in the guest once it is up, then power off\n"
 		"      --kernel-args ARGS      extra kernel command-line words\n"
 		"      --timeout S             stop the guest after S seconds (default: none)\n"
+		"  create [boot OPTIONS]       start a detached sandbox, wait until ready, print its id\n"
+		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
+		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
+		"  files ID put LOCAL REMOTE | get REMOTE LOCAL | ls PATH | rm [-r] PATH | stat PATH\n"
+		"  destroy ID                  stop a sandbox and remove its files\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
 		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
 		"  version\n");
@@ -257,6 +262,218 @@ static int cmd_boot(int argc, char **argv)
 	return rc;
 }
 
+static int cmd_create(int argc, char **argv)
+{
+	struct boot_opts o;
+	sbx_config *cfg = sbx_config_new();
+	sbx_sandbox *sb = NULL;
+	int rc;
+
+	if (!cfg)
+		return 1;
+	rc = boot_parse(argc, argv, &o);
+	if (rc == 0 && (boot_configure(cfg, &o) != SBX_OK || sbx_config_set_detached(cfg, 1)))
+		rc = 1;
+	if (rc == 0 && (rc = sbx_sandbox_create(cfg, &sb)) != SBX_OK) {
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
+		rc = 1;
+	}
+	if (rc == 0 && (rc = sbx_sandbox_wait_ready(sb, o.timeout_s < 0 ? 300000
+									  : o.timeout_s * 1000))) {
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+		sbx_sandbox_destroy(sb);
+		sb = NULL;
+		rc = 1;
+	}
+	if (rc == 0)
+		printf("%s\n", sbx_sandbox_id(sb));
+	sbx_sandbox_close(sb);
+	sbx_config_free(cfg);
+	return rc;
+}
+
+static sbx_sandbox *attach_or_complain(const char *id)
+{
+	sbx_sandbox *sb = NULL;
+	int rc = sbx_sandbox_attach(NULL, id, &sb);
+
+	if (rc != SBX_OK)
+		fprintf(stderr, "sandbox: %s: %s: %s\n", id, sbx_err_name(rc), sbx_strerror(rc));
+	return rc == SBX_OK ? sb : NULL;
+}
+
+static void stream_output(void *user, int stream, const char *data, size_t len)
+{
+	fwrite(data, 1, len, stream == SBX_STDOUT ? stdout : stderr);
+	fflush(stream == SBX_STDOUT ? stdout : stderr);
+}
+
+/* Reads all of stdin for the command (it is sent before the command's output is read). */
+static int slurp_stdin(char **data, size_t *len)
+{
+	size_t cap = 65536;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	*len = 0;
+	while (buf && (n = read(0, buf + *len, cap - *len)) > 0) {
+		*len += (size_t)n;
+		if (*len == cap && !(buf = realloc(buf, cap *= 2)))
+			break;
+	}
+	*data = buf;
+	return buf ? 0 : -1;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, 0, 't' }, { "cwd", required_argument, 0, 'c' },
+		{ "user", required_argument, 0, 'u' },    { "env", required_argument, 0, 'e' },
+		{ "stdin", no_argument, 0, 'i' },         { "shell", required_argument, 0, 's' },
+		{ 0, 0, 0, 0 },
+	};
+	sbx_exec_opts *o = sbx_exec_opts_new();
+	sbx_exec_result *r = NULL;
+	sbx_sandbox *sb;
+	char *in = NULL;
+	size_t in_len;
+	int c, rc = SBX_OK, status;
+
+	if (argc < 2 || !o) {
+		usage(stderr);
+		return 2;
+	}
+	optind = 2; /* argv[1] is the id */
+	sbx_exec_opts_set_output_fn(o, stream_output, NULL);
+	sbx_exec_opts_set_capture(o, 0);
+	while (rc == SBX_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		char *eq;
+		switch (c) {
+		case 't': rc = sbx_exec_opts_set_timeout_ms(o, (unsigned)(atof(optarg) * 1000)); break;
+		case 'c': rc = sbx_exec_opts_set_cwd(o, optarg); break;
+		case 'u': rc = sbx_exec_opts_set_user(o, optarg); break;
+		case 's': rc = sbx_exec_opts_set_shell(o, optarg); break;
+		case 'e':
+			eq = strchr(optarg, '=');
+			if (!eq)
+				rc = SBX_EINVAL;
+			else {
+				*eq = 0;
+				rc = sbx_exec_opts_add_env(o, optarg, eq + 1);
+			}
+			break;
+		case 'i':
+			rc = slurp_stdin(&in, &in_len) == 0 ? sbx_exec_opts_set_stdin(o, in, in_len)
+							    : SBX_ENOMEM;
+			break;
+		default: rc = SBX_EINVAL;
+		}
+	}
+	if (rc == SBX_OK && optind < argc)
+		rc = sbx_exec_opts_set_argv(o, (const char *const *)argv + optind);
+	free(in);
+	if (rc != SBX_OK) {
+		fprintf(stderr, "sandbox exec: bad arguments (%s)\n", sbx_strerror(rc));
+		sbx_exec_opts_free(o);
+		return 2;
+	}
+	sb = attach_or_complain(argv[1]);
+	rc = sb ? sbx_exec(sb, o, &r) : SBX_ESTATE;
+	if (sb && rc != SBX_OK)
+		fprintf(stderr, "sandbox exec: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+	status = rc != SBX_OK                    ? 125
+		 : sbx_exec_result_timed_out(r) ? 124
+		 : sbx_exec_result_signal(r)    ? 128 + sbx_exec_result_signal(r)
+						: sbx_exec_result_exit_code(r);
+	if (rc == SBX_OK && sbx_exec_result_timed_out(r))
+		fprintf(stderr, "sandbox exec: timed out\n");
+	sbx_exec_result_free(r);
+	sbx_exec_opts_free(o);
+	sbx_sandbox_close(sb);
+	return status;
+}
+
+static const char *type_name(int type)
+{
+	static const char *const names[] = { "?", "file", "dir", "symlink", "other" };
+	return type >= 0 && type <= SBX_FILE_OTHER ? names[type] : "?";
+}
+
+static int files_do(sbx_sandbox *sb, int argc, char **argv)
+{
+	const char *op = argv[0];
+	int fd, rc;
+
+	if (strcmp(op, "put") == 0 && argc == 3) {
+		fd = strcmp(argv[1], "-") == 0 ? 0 : open(argv[1], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fprintf(stderr, "sandbox files: %s: %s\n", argv[1], strerror(errno)), 1;
+		rc = sbx_file_write_fd(sb, argv[2], fd, 0644);
+	} else if (strcmp(op, "get") == 0 && argc == 3) {
+		fd = strcmp(argv[2], "-") == 0
+			     ? 1
+			     : open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return fprintf(stderr, "sandbox files: %s: %s\n", argv[2], strerror(errno)), 1;
+		rc = sbx_file_read_fd(sb, argv[1], fd);
+	} else if (strcmp(op, "ls") == 0 && argc == 2) {
+		sbx_dir *d = NULL;
+		rc = sbx_file_list(sb, argv[1], &d);
+		for (size_t i = 0; rc == SBX_OK && i < sbx_dir_count(d); i++)
+			printf("%-7s %12llu %s\n", type_name(sbx_dir_type(d, i)), sbx_dir_size(d, i),
+			       sbx_dir_name(d, i));
+		sbx_dir_free(d);
+	} else if (strcmp(op, "stat") == 0 && argc == 2) {
+		unsigned long long size;
+		unsigned mode;
+		long long mtime;
+		int type;
+		rc = sbx_file_stat(sb, argv[1], &type, &size, &mode, &mtime);
+		if (rc == SBX_OK)
+			printf("%s %llu bytes mode %04o mtime %lld\n", type_name(type), size, mode & 07777,
+			       mtime);
+	} else if (strcmp(op, "rm") == 0 && (argc == 2 || (argc == 3 && !strcmp(argv[1], "-r")))) {
+		rc = sbx_file_remove(sb, argv[argc - 1], argc == 3);
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (rc != SBX_OK)
+		fprintf(stderr, "sandbox files: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+	return rc == SBX_OK ? 0 : 1;
+}
+
+static int cmd_files(int argc, char **argv)
+{
+	sbx_sandbox *sb;
+	int rc;
+
+	if (argc < 3) {
+		usage(stderr);
+		return 2;
+	}
+	sb = attach_or_complain(argv[1]);
+	if (!sb)
+		return 1;
+	rc = files_do(sb, argc - 2, argv + 2);
+	sbx_sandbox_close(sb);
+	return rc;
+}
+
+static int cmd_destroy(int argc, char **argv)
+{
+	sbx_sandbox *sb;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	sb = attach_or_complain(argv[1]);
+	sbx_sandbox_destroy(sb);
+	return sb ? 0 : 1;
+}
+
 static int cmd_initramfs(int argc, char **argv)
 {
 	char kernel[4096] = "", *err = NULL;
@@ -311,6 +528,14 @@ int main(int argc, char **argv)
 		return cmd_boot(argc - 1, argv + 1);
 	if (strcmp(argv[1], "initramfs") == 0)
 		return cmd_initramfs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "create") == 0)
+		return cmd_create(argc - 1, argv + 1);
+	if (strcmp(argv[1], "exec") == 0)
+		return cmd_exec(argc - 1, argv + 1);
+	if (strcmp(argv[1], "files") == 0)
+		return cmd_files(argc - 1, argv + 1);
+	if (strcmp(argv[1], "destroy") == 0)
+		return cmd_destroy(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)
 		return cmd_rootfs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0) {

@@ -3,8 +3,10 @@
  * libsandbox, so a sandbox needs no separate init file.
  *
  * Loads the virtio modules listed in /lib/modules/order, mounts the root disk named on the kernel
- * command line, switches into it, reports "sandbox-init: ready" on the console (the VMM waits for
- * that line), and either runs one shell command and powers off, or stays up reaping orphans.
+ * command line, switches into it, brings up the loopback interface, starts the guest agent
+ * (sandbox-agent, the initramfs's /agent; restarted if it dies), reports "sandbox-init: ready" on
+ * the console (the VMM waits for that line), and either runs one shell command and powers off, or
+ * stays up reaping orphans.
  *
  * Kernel command line (read from /proc/cmdline; dotted names are not passed to init as argv):
  *   sbx.root=DEV         root block device, default /dev/vda
@@ -20,13 +22,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,6 +44,11 @@
 #define ROOT_WAIT_MS 10000
 #define ROOT_POLL_MS 5
 #define CMDLINE_MAX 4096 /* x86 COMMAND_LINE_SIZE is 2048 */
+#define AGENT_PATH "/agent"
+#define AGENT_BACKOFF_MS 1000      /* before restarting an agent that died */
+#define AGENT_BACKOFF_MAX_MS 30000 /* doubling while it keeps dying young */
+#define AGENT_STABLE_MS 10000      /* an agent that ran this long resets the backoff */
+#define BASE_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct options {
 	const char *root;
@@ -46,6 +56,16 @@ struct options {
 	const char *flags;
 	int read_only;
 	char *cmd; /* decoded, or NULL */
+};
+
+/* The guest agent. Its file lives in the initramfs, which is emptied and hidden by the switch to
+ * the root disk, so it is opened before and executed from the descriptor (fexecve) ever after. */
+struct agent {
+	int fd;	/* -1: no agent */
+	pid_t pid; /* 0 while not running */
+	long long started_ms;
+	long long restart_ms; /* when to start it again */
+	long long backoff_ms;
 };
 
 /* One write(2) per message, so lines from the init never interleave with the kernel's or the
@@ -275,6 +295,7 @@ static void free_initramfs(void)
 	rmdir(MODULES_DIR);
 	rmdir("/lib");
 	unlink("/init");
+	unlink(AGENT_PATH); /* its open descriptor keeps it */
 }
 
 static void move_to_newroot(const char *dir)
@@ -320,6 +341,141 @@ static void switch_root(const struct options *o)
 		say("warning: sethostname: %s", strerror(errno));
 }
 
+/* lo is down at boot; services in the guest (a language kernel, a local server the code starts)
+ * expect 127.0.0.1. Bringing it up is enough: the kernel gives it 127.0.0.1/8 and ::1. */
+static void loopback_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		say("warning: loopback: socket: %s", strerror(errno));
+		return;
+	}
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		say("warning: loopback: SIOCGIFFLAGS: %s", strerror(errno));
+	} else {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			say("warning: loopback: SIOCSIFFLAGS: %s", strerror(errno));
+	}
+	close(fd);
+}
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Children start with the signal mask PID 1 sleeps with (SIGCHLD blocked) undone. */
+static void child_signals_reset(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Opened while the initramfs is still our root. O_CLOEXEC is fine for fexecve of an ELF file:
+ * execveat(fd, "", AT_EMPTY_PATH), which musl's fexecve uses, reads the file before the exec
+ * closes the descriptor (only a "#!" script would need it to survive), and it keeps the agent's
+ * descriptor from leaking into every other child. */
+static void agent_open(struct agent *a)
+{
+	a->fd = open(AGENT_PATH, O_RDONLY | O_CLOEXEC);
+	if (a->fd < 0)
+		say("warning: %s: %s; no agent", AGENT_PATH, strerror(errno));
+	a->backoff_ms = AGENT_BACKOFF_MS;
+}
+
+static void agent_start(struct agent *a)
+{
+	char *argv[] = {"sandbox-agent", NULL};
+	char *envp[] = {BASE_PATH, NULL};
+	pid_t pid;
+	int fd;
+
+	if (a->fd < 0 || a->pid)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		say("warning: agent: fork: %s", strerror(errno));
+		a->restart_ms = monotonic_ms() + a->backoff_ms;
+		return;
+	}
+	if (pid == 0) {
+		child_signals_reset();
+		setsid();
+		fd = open("/dev/null", O_RDONLY); /* stdin; stdout and stderr stay the console */
+		if (fd >= 0 && fd != STDIN_FILENO) {
+			dup2(fd, STDIN_FILENO);
+			close(fd);
+		}
+		fexecve(a->fd, argv, envp);
+		say("error: agent: exec: %s", strerror(errno));
+		_exit(127);
+	}
+	a->pid = pid;
+	a->started_ms = monotonic_ms();
+}
+
+static void agent_exited(struct agent *a, int status)
+{
+	long long now = monotonic_ms();
+
+	if (now - a->started_ms >= AGENT_STABLE_MS)
+		a->backoff_ms = AGENT_BACKOFF_MS;
+	if (WIFSIGNALED(status))
+		say("agent died (signal %d); restarting in %lld ms", WTERMSIG(status), a->backoff_ms);
+	else
+		say("agent exited (status %d); restarting in %lld ms", WEXITSTATUS(status),
+		    a->backoff_ms);
+	a->pid = 0;
+	a->restart_ms = now + a->backoff_ms;
+	/* Dying again right away doubles the wait, so a broken agent cannot flood the console. */
+	a->backoff_ms = a->backoff_ms * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS
+								   : a->backoff_ms * 2;
+}
+
+/* PID 1's loop: reaps every child (orphans re-parent to us), restarts the agent when it dies,
+ * and returns cmd's wait status once cmd (if > 0) exits. A blocking waitpid(-1) returns at once
+ * with ECHILD while we have no children, so sleep on SIGCHLD instead, blocked since main's start
+ * so none is missed: blocked, it stays pending even for PID 1, which the kernel otherwise spares
+ * default-action signals. */
+static int supervise(struct agent *a, pid_t cmd)
+{
+	sigset_t chld;
+	int status;
+	pid_t pid;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid == cmd)
+				return status;
+			if (pid == a->pid)
+				agent_exited(a, status);
+		}
+		if (a->fd >= 0 && !a->pid) {
+			long long left = a->restart_ms - monotonic_ms();
+			struct timespec ts = {left / 1000, (left % 1000) * 1000000};
+
+			if (left <= 0) {
+				agent_start(a);
+				continue;
+			}
+			sigtimedwait(&chld, NULL, &ts);
+		} else {
+			sigwaitinfo(&chld, NULL);
+		}
+	}
+}
+
 /* /proc/uptime already has two decimals ("12.34 5.67"); pass the first field through. */
 static void report_ready(void)
 {
@@ -349,6 +505,7 @@ static _Noreturn void exec_command(const char *cmd)
 			"HOME=/root", "TERM=dumb", NULL};
 	int fd;
 
+	child_signals_reset();
 	setsid();
 	fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: it becomes stdin */
 	if (fd >= 0 && fd != STDIN_FILENO) {
@@ -377,23 +534,17 @@ static _Noreturn void shutdown_after_command(void)
 	power_off();
 }
 
-/* Reaps everything (orphans re-parent to us) until the command itself exits. */
-static _Noreturn void run_command(const char *cmd)
+/* Runs the command beside the agent, until the command itself exits. */
+static _Noreturn void run_command(struct agent *a, const char *cmd)
 {
-	pid_t child = fork(), pid;
+	pid_t child = fork();
 	int status;
 
 	if (child < 0)
 		fatal("fork", errno);
 	if (child == 0)
 		exec_command(cmd);
-	for (;;) {
-		pid = waitpid(-1, &status, 0);
-		if (pid == child)
-			break;
-		if (pid < 0 && errno != EINTR)
-			fatal("waitpid", errno);
-	}
+	status = supervise(a, child);
 	if (WIFEXITED(status))
 		say("command exit=%d", WEXITSTATUS(status));
 	else
@@ -401,35 +552,27 @@ static _Noreturn void run_command(const char *cmd)
 	shutdown_after_command();
 }
 
-/* A blocking waitpid(-1) returns at once with ECHILD while we have no children, so sleep on
- * SIGCHLD instead. Blocked, it stays pending even for PID 1, which the kernel otherwise spares
- * default-action signals. */
-static _Noreturn void reap_forever(void)
+int main(void)
 {
+	struct options o = {.root = "/dev/vda", .fstype = "ext4", .flags = NULL};
+	struct agent a = {.fd = -1};
 	sigset_t chld;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
-	for (;;) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		sigwaitinfo(&chld, NULL);
-	}
-}
-
-int main(void)
-{
-	struct options o = {.root = "/dev/vda", .fstype = "ext4", .flags = NULL};
-
 	mount_or_die("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
 	mount_or_die("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	mount_or_die("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	load_modules();
 	parse_cmdline(&o);
+	agent_open(&a);
 	switch_root(&o);
+	loopback_up();
+	agent_start(&a);
 	report_ready();
 	if (o.cmd)
-		run_command(o.cmd);
-	reap_forever();
+		run_command(&a, o.cmd);
+	supervise(&a, 0);
+	power_off(); /* not reached: supervise(0) never returns */
 }

@@ -114,6 +114,10 @@ SBX_API int sbx_config_kernel_cmdline(const sbx_config *cfg, char **cmdline);
 /* Directory under which each sandbox keeps its state (control socket, console log).
  * Default: $SANDBOX_STATE_DIR, else /run/libsandbox when root, else $XDG_RUNTIME_DIR/libsandbox. */
 SBX_API int sbx_config_set_state_dir(sbx_config *cfg, const char *path);
+/* Detached (non-zero): the sandbox keeps running after the creating handle is closed or its
+ * process exits, until sbx_sandbox_destroy (from any process, after sbx_sandbox_attach) or the
+ * guest powers off. Default 0: the sandbox ends with the handle or process that made it. */
+SBX_API int sbx_config_set_detached(sbx_config *cfg, int detached);
 /* The sandbox-vmm executable to spawn. Default: $SANDBOX_VMM, else the installed one. */
 SBX_API int sbx_config_set_vmm_path(sbx_config *cfg, const char *path);
 
@@ -148,11 +152,111 @@ SBX_API int sbx_sandbox_ready_time(sbx_sandbox *sb, double *seconds);
 SBX_API int sbx_sandbox_stop(sbx_sandbox *sb);
 /* Stops if needed, removes every file of the sandbox, frees the handle. NULL is fine. */
 SBX_API void sbx_sandbox_destroy(sbx_sandbox *sb);
+/* Frees the handle only: a detached sandbox keeps running (a non-detached one stops, as its
+ * creator is gone). NULL is fine. */
+SBX_API void sbx_sandbox_close(sbx_sandbox *sb);
+/* A handle on a running sandbox made by another handle or process, found by id under state_dir
+ * (NULL: the default state directory). exec, files, stop and destroy work on it; wait_exit and
+ * the console too. Errors: SBX_ENOENT (no such sandbox), SBX_ESTATE (its VMM is gone). */
+SBX_API int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out);
 /* The sandbox's id (unique on this host). Owned by the handle. */
 SBX_API const char *sbx_sandbox_id(const sbx_sandbox *sb);
 /* Process id of the VMM (for monitoring). */
 SBX_API int sbx_sandbox_vmm_pid(const sbx_sandbox *sb);
 SBX_API const char *sbx_sandbox_last_error(const sbx_sandbox *sb);
+
+/* ------------------------------------------------------------------ exec */
+
+/* Runs commands in a ready sandbox through its guest agent. Each call uses its own connection,
+ * so calls from many threads on one sandbox run concurrently. */
+
+typedef struct sbx_exec_opts sbx_exec_opts;
+typedef struct sbx_exec_result sbx_exec_result;
+
+enum sbx_stream { SBX_STDOUT = 1, SBX_STDERR = 2 };
+/* Receives output as the process produces it (stream: SBX_STDOUT or SBX_STDERR). Called on the
+ * thread that called sbx_exec, before sbx_exec returns. */
+typedef void (*sbx_output_fn)(void *user, int stream, const char *data, size_t len);
+
+/* Options for one command; reusable. NULL when out of memory. */
+SBX_API sbx_exec_opts *sbx_exec_opts_new(void);
+SBX_API void sbx_exec_opts_free(sbx_exec_opts *o);
+/* The command as a NULL-terminated argv (argv[0] looked up in PATH), or as a shell string run
+ * with /bin/sh -c. The last of the two calls wins. */
+SBX_API int sbx_exec_opts_set_argv(sbx_exec_opts *o, const char *const *argv);
+SBX_API int sbx_exec_opts_set_shell(sbx_exec_opts *o, const char *command);
+/* Adds NAME=VALUE to the environment (on top of PATH, HOME, TERM, LANG). */
+SBX_API int sbx_exec_opts_add_env(sbx_exec_opts *o, const char *name, const char *value);
+SBX_API int sbx_exec_opts_set_cwd(sbx_exec_opts *o, const char *dir);
+/* A user name or numeric uid of the guest; default root. */
+SBX_API int sbx_exec_opts_set_user(sbx_exec_opts *o, const char *user);
+/* Bytes fed to the command's stdin (copied); without it stdin is /dev/null. */
+SBX_API int sbx_exec_opts_set_stdin(sbx_exec_opts *o, const void *data, size_t len);
+/* Kill the command's whole process group after timeout_ms (0: no limit). */
+SBX_API int sbx_exec_opts_set_timeout_ms(sbx_exec_opts *o, unsigned timeout_ms);
+/* Streams output to fn as it comes. */
+SBX_API int sbx_exec_opts_set_output_fn(sbx_exec_opts *o, sbx_output_fn fn, void *user);
+/* Whether the result keeps stdout and stderr (default 1; 0 when only the callback wants them). */
+SBX_API int sbx_exec_opts_set_capture(sbx_exec_opts *o, int capture);
+
+/* Runs the command to its end (or timeout). *result (free with sbx_exec_result_free) has the
+ * exit code or signal, output and duration. A command that runs but fails is SBX_OK with its
+ * exit code; errors are for what kept it from running or being watched: SBX_ENOENT (argv[0] not
+ * found), SBX_ESTATE (sandbox not running), SBX_EGUEST, SBX_EPROTO, SBX_EINVAL. */
+SBX_API int sbx_exec(sbx_sandbox *sb, const sbx_exec_opts *o, sbx_exec_result **result);
+/* Exit code, or -1 if a signal ended the command. */
+SBX_API int sbx_exec_result_exit_code(const sbx_exec_result *r);
+/* The signal that ended the command, or 0. */
+SBX_API int sbx_exec_result_signal(const sbx_exec_result *r);
+/* 1 if the timeout killed it. */
+SBX_API int sbx_exec_result_timed_out(const sbx_exec_result *r);
+/* Wall time in the guest from start to exit, in seconds. */
+SBX_API double sbx_exec_result_duration(const sbx_exec_result *r);
+/* Captured output (NUL-terminated for convenience; may contain NULs: use *len). Owned by r. */
+SBX_API const char *sbx_exec_result_stdout(const sbx_exec_result *r, size_t *len);
+SBX_API const char *sbx_exec_result_stderr(const sbx_exec_result *r, size_t *len);
+SBX_API void sbx_exec_result_free(sbx_exec_result *r);
+
+/* Starts the command in the background and returns its guest pid at once. stdout and stderr
+ * go to the guest files given (NULL: discarded). */
+SBX_API int sbx_exec_background(sbx_sandbox *sb, const sbx_exec_opts *o, const char *stdout_path,
+				const char *stderr_path, int *pid);
+/* Waits up to timeout_ms (-1: forever) for a background command; *result as for sbx_exec, with
+ * no output. SBX_ETIMEDOUT if it is still running. */
+SBX_API int sbx_process_wait(sbx_sandbox *sb, int pid, int timeout_ms, sbx_exec_result **result);
+/* Sends signal to the background command's process group. */
+SBX_API int sbx_process_kill(sbx_sandbox *sb, int pid, int signal);
+
+/* ----------------------------------------------------------------- files */
+
+enum sbx_file_type { SBX_FILE_REGULAR = 1, SBX_FILE_DIR = 2, SBX_FILE_SYMLINK = 3, SBX_FILE_OTHER = 4 };
+
+/* Writes a guest file from a host fd, streamed (never held whole in memory), creating parent
+ * directories; the file appears complete or not at all. mode e.g. 0644. */
+SBX_API int sbx_file_write_fd(sbx_sandbox *sb, const char *path, int fd, unsigned mode);
+/* Writes a guest file from a buffer. */
+SBX_API int sbx_file_write(sbx_sandbox *sb, const char *path, const void *data, size_t len,
+			   unsigned mode);
+/* Streams a guest file into a host fd. */
+SBX_API int sbx_file_read_fd(sbx_sandbox *sb, const char *path, int fd);
+/* Reads a whole guest file into *data (free with sbx_free; NUL-terminated extra byte). */
+SBX_API int sbx_file_read(sbx_sandbox *sb, const char *path, void **data, size_t *len);
+/* type (sbx_file_type), size, mode and mtime (seconds) of a guest path; NULL outs are skipped. */
+SBX_API int sbx_file_stat(sbx_sandbox *sb, const char *path, int *type, unsigned long long *size,
+			  unsigned *mode, long long *mtime);
+SBX_API int sbx_file_remove(sbx_sandbox *sb, const char *path, int recursive);
+SBX_API int sbx_file_mkdir(sbx_sandbox *sb, const char *path, unsigned mode, int parents);
+SBX_API int sbx_file_rename(sbx_sandbox *sb, const char *from, const char *to);
+
+typedef struct sbx_dir sbx_dir;
+/* Lists a guest directory. Free with sbx_dir_free. */
+SBX_API int sbx_file_list(sbx_sandbox *sb, const char *path, sbx_dir **dir);
+SBX_API size_t sbx_dir_count(const sbx_dir *d);
+/* Entry i's name (owned by d), type, size; NULL/0 when i is out of range. */
+SBX_API const char *sbx_dir_name(const sbx_dir *d, size_t i);
+SBX_API int sbx_dir_type(const sbx_dir *d, size_t i);
+SBX_API unsigned long long sbx_dir_size(const sbx_dir *d, size_t i);
+SBX_API void sbx_dir_free(sbx_dir *d);
 
 /* ---------------------------------------------------------------- guest */
 

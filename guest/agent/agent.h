@@ -1,6 +1,7 @@
-/* sandbox-agent: the in-guest server of docs/agent-protocol.md. Declarations shared by its files:
- * main.c (listening, one thread per connection), request.c (reading and dispatching the request,
- * replies), exec.c + spawn.c + proc.c (processes), files.c + fsops.c (files), users.c, errname.c. */
+/* sandbox-agent: the in-guest server of docs/agent-protocol.md. Declarations shared by its
+ * files: main.c (listening, a thread per connection), request.c (reading and dispatching the
+ * request, replies), exec.c + spawn.c + proc.c (processes), files.c + fsops.c (files), users.c
+ * and errname.c. */
 #pragma once
 #include "agent/proto.h"
 
@@ -14,6 +15,8 @@
  * between the frames of a file it uploads. A process that runs long is no silence. */
 #define AGENT_REQUEST_TIMEOUT_MS (60 * 1000)
 #define AGENT_IDLE_TIMEOUT_MS (5 * 60 * 1000)
+/* After the final event, how long the client's leftover bytes are read and dropped. */
+#define AGENT_LINGER_MS 1000
 /* STDOUT/STDERR frames carry what one read of the pipe gave, at most this much. */
 #define AGENT_PIPE_CHUNK (64u << 10)
 /* The error messages name paths; cut long ones so an event always fits a JSON frame. */
@@ -35,7 +38,7 @@ int reply_json(struct conn *c, json_t *msg);
 int reply_result(struct conn *c, json_t *fields);
 /* {"event":"error","code":errno_name(err),"message":...}. */
 int reply_error(struct conn *c, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* The usual message: "<what> <path>: <strerror(err)>", the path cut to AGENT_MSG_PATH_MAX. */
 int reply_errno(struct conn *c, int err, const char *what, const char *path);
 /* Request fields. Absent or null: the default (or -1 with an EINVAL error sent, if required).

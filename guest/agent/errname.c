@@ -56,7 +56,7 @@ const char *errno_name(int err)
 		const char *name;
 	} names[] = {
 #define ERRNO_ENTRY(e) {e, #e},
-		ERRNO_NAMES(ERRNO_ENTRY)
+	    ERRNO_NAMES(ERRNO_ENTRY)
 #undef ERRNO_ENTRY
 	};
 

@@ -5,10 +5,12 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,8 +61,8 @@ int reply_error(struct conn *c, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	return reply_json(c, json_pack("{s:s, s:s, s:o}", "event", "error", "code",
-				       errno_name(err), "message", json_string_lossy(text)));
+	return reply_json(c, json_pack("{s:s, s:s, s:o}", "event", "error", "code", errno_name(err),
+				       "message", json_string_lossy(text)));
 }
 
 int reply_errno(struct conn *c, int err, const char *what, const char *path)
@@ -214,9 +216,9 @@ static const struct {
 	const char *name;
 	void (*run)(struct conn *c);
 } ops[] = {
-	{"hello", op_hello}, {"exec", op_exec},	    {"wait", op_wait},	   {"kill", op_kill},
-	{"write", op_write}, {"read", op_read},	    {"list", op_list},	   {"stat", op_stat},
-	{"remove", op_remove}, {"mkdir", op_mkdir}, {"rename", op_rename},
+    {"hello", op_hello},   {"exec", op_exec},	{"wait", op_wait},     {"kill", op_kill},
+    {"write", op_write},   {"read", op_read},	{"list", op_list},     {"stat", op_stat},
+    {"remove", op_remove}, {"mkdir", op_mkdir}, {"rename", op_rename},
 };
 
 static void request_dispatch(struct conn *c)
@@ -242,6 +244,23 @@ static void request_dispatch(struct conn *c)
 	reply_error(c, EPROTO, "unknown op \"%.64s\"", op);
 }
 
+/* After the final event: a client may still be sending (stdin for a process that has exited,
+ * the rest of an upload that failed). Closing with its bytes unread would reset the connection,
+ * and some transports then drop the final event too; so close our side, then read and discard
+ * until the client closes, for a moment at most. */
+static void conn_linger(struct conn *c)
+{
+	int64_t deadline = agent_now_ms() + AGENT_LINGER_MS;
+	struct pollfd p = {c->fd, POLLIN, 0};
+	int64_t left;
+
+	if (shutdown(c->fd, SHUT_WR) < 0)
+		return;
+	while ((left = deadline - agent_now_ms()) > 0 && poll(&p, 1, (int)left) > 0)
+		if (read(c->fd, c->rd->buf, sizeof(c->rd->buf)) <= 0)
+			break;
+}
+
 void conn_serve(int fd)
 {
 	struct conn c = {.fd = fd};
@@ -260,6 +279,7 @@ void conn_serve(int fd)
 		goto out;
 	}
 	request_dispatch(&c);
+	conn_linger(&c);
 out:
 	json_decref(c.req);
 	free(c.rd);

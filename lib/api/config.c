@@ -116,6 +116,14 @@ int sbx_config_set_memory_mib(sbx_config *cfg, unsigned mib)
 	return SBX_OK;
 }
 
+int sbx_config_set_detached(sbx_config *cfg, int detached)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	cfg->detached = detached != 0;
+	return SBX_OK;
+}
+
 int sbx_config_set_kernel_args(sbx_config *cfg, const char *args)
 {
 	return cfg ? sbx_set_string(&cfg->kernel_args, args) : SBX_EINVAL;

@@ -2,6 +2,7 @@
 #pragma once
 #include <sandbox.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "util/jsonl.h"
@@ -20,8 +21,30 @@ struct sbx_config {
 	unsigned ndisks;
 	unsigned vcpus;
 	unsigned memory_mib;
+	int detached;
 	char err[SBX_ERRMSG_MAX];
 };
+
+struct sbx_sandbox {
+	char id[33];
+	char *dir;
+	pid_t pid;
+	int is_child; /* pid is our child (reap it); else a detached VMM we only signal */
+	int detached;
+	int ctl_fd;   /* control channel; -1 for an attached handle or once the VMM is gone */
+	struct jsonl_reader *reader;
+	int ready;          /* the init printed its ready line */
+	int wants_agent;    /* no init command: the sandbox is ready once its agent answers */
+	int agent_up;
+	double ready_seconds;
+	int exit_reason;
+	/* Guards err: exec and file calls may run on many threads at once. */
+	pthread_mutex_t err_lock;
+	char err[SBX_ERRMSG_MAX];
+};
+
+/* Records code and message as the sandbox's last error (thread-safe); returns code. */
+int sandbox_error(sbx_sandbox *sb, int code, const char *message);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);

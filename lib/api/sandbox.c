@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent_client.h"
 #include "internal.h"
 #include "state_dir.h"
+#include "util/io.h"
 
 /* Words every guest gets: our console, one UART, no PCI bus to probe, reboot on panic, and
  * reboot through the keyboard controller's reset line (with the default ACPI-first order the
@@ -22,20 +24,11 @@
 #define SBX_SPAWN_TIMEOUT_MS 30000
 #define SBX_STOP_TIMEOUT_MS 5000
 #define VMM_CONTROL_FD 3
+#define GUEST_CID 3 /* each sandbox is its own VM, so every guest can have the first free CID */
+#define AGENT_RETRY_MS 20
 
 extern char **environ;
 
-struct sbx_sandbox {
-	char id[33];
-	char *dir;
-	pid_t pid;
-	int ctl_fd;
-	struct jsonl_reader *reader;
-	int ready;
-	double ready_seconds;
-	int exit_reason;
-	char err[SBX_ERRMSG_MAX];
-};
 
 static const char *vmm_path(const sbx_config *cfg)
 {
@@ -129,15 +122,18 @@ static int config_check(sbx_config *cfg)
 static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char *cmdline)
 {
 	json_t *disks = json_array(), *msg;
-	char console[4096];
+	char console[4096], vsock[4096];
 
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		json_array_append_new(disks, json_pack("{s:s, s:b}", "path", cfg->disks[i].path,
 						       "read_only", cfg->disks[i].read_only));
 	snprintf(console, sizeof(console), "%s/console.log", dir);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o}", "kernel", cfg->kernel, "initramfs",
-			cfg->initramfs, "cmdline", cmdline, "console_log", console, "vcpus",
-			(int)cfg->vcpus, "memory_mib", (int)cfg->memory_mib, "disks", disks);
+	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b}", "kernel",
+			cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline, "console_log",
+			console, "vcpus", (int)cfg->vcpus, "memory_mib", (int)cfg->memory_mib, "disks",
+			disks, "vsock", "cid", GUEST_CID, "uds", vsock, "state_dir", dir, "detached",
+			cfg->detached);
 	return msg;
 }
 
@@ -161,6 +157,7 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
 	rc = posix_spawn(&sb->pid, vmm, &fa, NULL, argv, environ);
+	sb->is_child = 1;
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (rc != 0) {
@@ -173,15 +170,54 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 	return SBX_OK;
 }
 
+static int exit_reason_from_name(const char *name);
+
+/* The reason the VMM left in its exit record, for handles that never heard its exit event. */
+static int exit_record_reason(const sbx_sandbox *sb)
+{
+	char path[4096], line[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/exit", sb->dir);
+	f = fopen(path, "re");
+	if (!f)
+		return SBX_EXIT_VMM_DIED;
+	if (fscanf(f, "%63s", line) != 1)
+		line[0] = 0;
+	fclose(f);
+	return line[0] ? exit_reason_from_name(line) : SBX_EXIT_VMM_DIED;
+}
+
+/* A process that is not ours is gone once it no longer exists or is a zombie. */
+static int process_gone(pid_t pid)
+{
+	char path[64], buf[256], *state;
+	FILE *f;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	state = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	return state && state[1] == ' ' && state[2] == 'Z';
+}
+
+/* Waits for the VMM process to be gone: reaped if it is our child, polled otherwise. */
 static void sandbox_reap(sbx_sandbox *sb)
 {
-	if (sb->pid > 0) {
+	if (sb->pid > 0 && sb->is_child) {
 		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
 			;
-		sb->pid = 0;
+	} else if (sb->pid > 0) {
+		while (!process_gone(sb->pid))
+			usleep(10000);
 	}
+	sb->pid = 0;
 	if (sb->exit_reason == SBX_EXIT_NONE)
-		sb->exit_reason = SBX_EXIT_VMM_DIED;
+		sb->exit_reason = exit_record_reason(sb);
 }
 
 static int exit_reason_from_name(const char *name)
@@ -239,19 +275,62 @@ static int sandbox_pump(sbx_sandbox *sb, int timeout_ms)
 	return rc < 0 ? rc : 1;
 }
 
-static void sandbox_free(sbx_sandbox *sb)
+static void sandbox_release(sbx_sandbox *sb)
 {
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
+	free(sb->dir);
+	free(sb->reader);
+	pthread_mutex_destroy(&sb->err_lock);
+	free(sb);
+}
+
+/* Kills whatever is left of the sandbox and removes its files: for failed creates and destroy. */
+static void sandbox_free(sbx_sandbox *sb)
+{
 	if (sb->pid > 0) {
 		kill(sb->pid, SIGKILL);
 		sandbox_reap(sb);
 	}
 	if (sb->dir)
 		state_dir_remove(sb->dir);
-	free(sb->dir);
-	free(sb->reader);
-	free(sb);
+	sandbox_release(sb);
+}
+
+int sandbox_error(sbx_sandbox *sb, int code, const char *message)
+{
+	pthread_mutex_lock(&sb->err_lock);
+	snprintf(sb->err, sizeof(sb->err), "%s", message);
+	pthread_mutex_unlock(&sb->err_lock);
+	return code;
+}
+
+/* A detached VMM forked away from the process we spawned: reap that one, follow the VMM by the
+ * pid it reported. Either way the pid goes to <dir>/vmm.pid for processes that attach. */
+static int sandbox_adopt(sbx_sandbox *sb, int pid, sbx_config *cfg)
+{
+	char path[4096], buf[32];
+	int fd, n;
+
+	if (pid <= 0)
+		return sbx_fail(cfg->err, SBX_EPROTO, "VMM reported no pid");
+	if (cfg->detached && pid != sb->pid) {
+		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		sb->pid = pid;
+		sb->is_child = 0;
+	}
+	sb->detached = cfg->detached;
+	snprintf(path, sizeof(path), "%s/vmm.pid", sb->dir);
+	n = snprintf(buf, sizeof(buf), "%d\n", pid);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+		if (fd >= 0)
+			close(fd);
+		return sbx_fail(cfg->err, SBX_EIO, "%s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return SBX_OK;
 }
 
 /* Waits for the VMM's verdict on the config: "started", or an "error" event. */
@@ -272,8 +351,10 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 					sb->dir);
 		json_unpack(msg, "{s:s}", "event", &event);
 		if (event && strcmp(event, "started") == 0) {
+			int pid = 0;
+			json_unpack(msg, "{s:i}", "pid", &pid);
 			json_decref(msg);
-			return SBX_OK;
+			return sandbox_adopt(sb, pid, cfg);
 		}
 		if (event && strcmp(event, "error") == 0) {
 			const char *name = "EVMM", *message = "unknown VMM error";
@@ -306,6 +387,8 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 	}
 	sb->ctl_fd = -1;
+	sb->wants_agent = cfg->init_command == NULL;
+	pthread_mutex_init(&sb->err_lock, NULL);
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		rc = sbx_fail(cfg->err, SBX_EIO, "getrandom: %s", strerror(errno));
 		goto fail;
@@ -343,22 +426,49 @@ fail:
 	return rc;
 }
 
+/* The agent answers once it listens; until then the bridge refuses. */
+static int sandbox_await_agent(sbx_sandbox *sb, int64_t deadline)
+{
+	char err[SBX_ERRMSG_MAX];
+
+	for (;;) {
+		json_t *ev = NULL;
+		int rc = agent_request(sb->dir, json_pack("{s:s}", "op", "hello"), 5000, &ev, err);
+		json_decref(ev);
+		if (rc == SBX_OK)
+			return SBX_OK;
+		if (deadline >= 0 && clock_ms() > deadline)
+			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest agent not answering: %s", err);
+		if (sb->exit_reason != SBX_EXIT_NONE)
+			return sbx_fail(sb->err, SBX_EGUEST, "guest stopped before its agent answered");
+		usleep(AGENT_RETRY_MS * 1000);
+	}
+}
+
 int sbx_sandbox_wait_ready(sbx_sandbox *sb, int timeout_ms)
 {
+	int64_t deadline = deadline_after(timeout_ms);
+
 	if (!sb)
 		return SBX_EINVAL;
 	while (!sb->ready) {
-		int rc;
+		int rc, left = deadline < 0 ? -1 : (int)(deadline - clock_ms());
 		if (sb->exit_reason != SBX_EXIT_NONE || sb->ctl_fd < 0)
 			return sbx_fail(sb->err, SBX_EGUEST,
 					"guest stopped before it was ready (%s; console in %s)",
 					sb->err[0] ? sb->err : "no detail", sb->dir);
-		rc = sandbox_pump(sb, timeout_ms);
+		rc = sandbox_pump(sb, left < 0 && deadline >= 0 ? 0 : left);
 		if (rc == SBX_ETIMEDOUT)
 			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest not ready after %d ms",
 					timeout_ms);
 		if (rc < 0)
 			return sbx_fail(sb->err, rc, "control channel: %s", sbx_strerror(rc));
+	}
+	if (sb->wants_agent && !sb->agent_up) {
+		int rc = sandbox_await_agent(sb, deadline);
+		if (rc != SBX_OK)
+			return rc;
+		sb->agent_up = 1;
 	}
 	return SBX_OK;
 }
@@ -367,6 +477,16 @@ int sbx_sandbox_wait_exit(sbx_sandbox *sb, int timeout_ms, int *reason)
 {
 	if (!sb || !reason)
 		return SBX_EINVAL;
+	if (sb->ctl_fd < 0 && sb->pid > 0) {
+		int64_t deadline = deadline_after(timeout_ms);
+		while (!process_gone(sb->pid)) {
+			if (deadline >= 0 && clock_ms() > deadline)
+				return sbx_fail(sb->err, SBX_ETIMEDOUT,
+						"guest still running after %d ms", timeout_ms);
+			usleep(20000);
+		}
+		sandbox_reap(sb);
+	}
 	while (sb->ctl_fd >= 0) {
 		int rc = sandbox_pump(sb, timeout_ms);
 		if (rc == SBX_ETIMEDOUT)
@@ -421,6 +541,21 @@ int sbx_sandbox_ready_time(sbx_sandbox *sb, double *seconds)
 	return SBX_OK;
 }
 
+/* Without a control channel: SIGTERM (the VMM stops cleanly), SIGKILL if that is ignored. */
+static void sandbox_terminate(sbx_sandbox *sb)
+{
+	int64_t deadline = deadline_after(SBX_STOP_TIMEOUT_MS);
+
+	if (sb->pid <= 0)
+		return;
+	kill(sb->pid, SIGTERM);
+	while (!process_gone(sb->pid) && clock_ms() < deadline)
+		usleep(10000);
+	if (!process_gone(sb->pid))
+		kill(sb->pid, SIGKILL);
+	sandbox_reap(sb);
+}
+
 int sbx_sandbox_stop(sbx_sandbox *sb)
 {
 	json_t *stop;
@@ -428,8 +563,10 @@ int sbx_sandbox_stop(sbx_sandbox *sb)
 
 	if (!sb)
 		return SBX_EINVAL;
-	if (sb->ctl_fd < 0)
+	if (sb->ctl_fd < 0) {
+		sandbox_terminate(sb);
 		return SBX_OK;
+	}
 	stop = json_pack("{s:s}", "cmd", "stop");
 	if (stop && jsonl_write(sb->ctl_fd, stop) == 0 &&
 	    sbx_sandbox_wait_exit(sb, SBX_STOP_TIMEOUT_MS, &reason) == SBX_OK) {
@@ -452,6 +589,52 @@ void sbx_sandbox_destroy(sbx_sandbox *sb)
 		return;
 	sbx_sandbox_stop(sb);
 	sandbox_free(sb);
+}
+
+void sbx_sandbox_close(sbx_sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (sb->is_child && !sb->detached) {
+		sbx_sandbox_destroy(sb); /* it would end with our control channel anyway */
+		return;
+	}
+	sandbox_release(sb);
+}
+
+int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
+{
+	char base[4096], path[4300];
+	sbx_sandbox *sb;
+	FILE *f;
+	int pid = 0;
+
+	if (!id || !*id || strchr(id, '/') || !out)
+		return SBX_EINVAL;
+	if (state_dir_base(state_dir, base, sizeof(base)) != SBX_OK)
+		return SBX_EINVAL;
+	snprintf(path, sizeof(path), "%s/%s/vmm.pid", base, id);
+	f = fopen(path, "re");
+	if (!f)
+		return SBX_ENOENT;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || process_gone(pid))
+		return SBX_ESTATE;
+	sb = calloc(1, sizeof(*sb));
+	if (!sb || asprintf(&sb->dir, "%s/%s", base, id) < 0) {
+		free(sb);
+		return SBX_ENOMEM;
+	}
+	snprintf(sb->id, sizeof(sb->id), "%s", id);
+	sb->pid = pid;
+	sb->ctl_fd = -1;
+	sb->ready = 1; /* its creator waited for it; an attacher finds out through its calls */
+	sb->detached = 1;
+	pthread_mutex_init(&sb->err_lock, NULL);
+	*out = sb;
+	return SBX_OK;
 }
 
 const char *sbx_sandbox_id(const sbx_sandbox *sb)

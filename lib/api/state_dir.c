@@ -25,6 +25,13 @@ static int state_dir_default(char *buf, size_t len)
 	return snprintf(buf, len, "/tmp/libsandbox-%u", (unsigned)geteuid());
 }
 
+int state_dir_base(const char *base, char *buf, size_t len)
+{
+	int n = base ? snprintf(buf, len, "%s", base) : state_dir_default(buf, len);
+
+	return n > 0 && (size_t)n < len ? SBX_OK : SBX_EINVAL;
+}
+
 /* mkdir -p, each component 0700 when created by us. */
 static int mkdir_parents(char *path)
 {
@@ -46,8 +53,10 @@ int state_dir_make(const char *base, const char *id, char **dir, char *err)
 	char buf[4096];
 	int n, rc;
 
-	n = base ? snprintf(buf, sizeof(buf), "%s", base) : state_dir_default(buf, sizeof(buf));
-	if (n <= 0 || (size_t)n + strlen(id) + 64 >= sizeof(buf))
+	if (state_dir_base(base, buf, sizeof(buf)) != SBX_OK)
+		return sbx_fail(err, SBX_EINVAL, "state directory path too long");
+	n = (int)strlen(buf);
+	if ((size_t)n + strlen(id) + 64 >= sizeof(buf))
 		return sbx_fail(err, SBX_EINVAL, "state directory path too long");
 	rc = mkdir_parents(buf);
 	if (rc < 0)

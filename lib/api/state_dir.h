@@ -1,6 +1,9 @@
 /* Where sandboxes keep their files: <base>/<id>/ with console.log, vmm.log and sockets. */
 #pragma once
+#include <stddef.h>
 
+/* The base directory: base itself, or the default described below. SBX_OK or SBX_EINVAL. */
+int state_dir_base(const char *base, char *buf, size_t len);
 /* Creates <base>/<id> (mode 0700, base created if missing). base NULL: $SANDBOX_STATE_DIR, else
  * /run/libsandbox for root, else $XDG_RUNTIME_DIR/libsandbox, else /tmp/libsandbox-<uid>.
  * *dir gets the malloc'd path. SBX_* code with the message in err. */

@@ -1,5 +1,6 @@
-/* sbx_initramfs_build: the guest's initramfs, a newc cpio holding the embedded static init and
- * the virtio modules Debian's cloud kernel lacks built in (see DESIGN.md, "Guest kernel"). */
+/* sbx_initramfs_build: the guest's initramfs, a newc cpio holding the embedded static init, the
+ * embedded guest agent (which the init starts from the root disk's side of the switch) and the
+ * virtio modules Debian's cloud kernel lacks built in (see DESIGN.md, "Guest kernel"). */
 #define _GNU_SOURCE
 #include <sandbox.h>
 
@@ -185,6 +186,7 @@ static int initramfs_write(struct cpio_writer *w, const struct module_paths *mp,
 	size_t olen = 0;
 
 	cpio_add_file(w, "init", 0755, sbx_guest_init, sbx_guest_init_len);
+	cpio_add_file(w, "agent", 0755, sbx_guest_agent, sbx_guest_agent_len);
 	/* With dev/console present, the kernel opens it as the init's stdin/stdout/stderr. */
 	cpio_add_dir(w, "dev", 0755);
 	cpio_add_chardev(w, "dev/console", 0600, 5, 1);

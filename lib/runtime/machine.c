@@ -16,6 +16,7 @@
 #include "devices/serial.h"
 #include "util/log.h"
 #include "virtio/blk.h"
+#include "virtio/vsock.h"
 #include "vmm/acpi.h"
 
 /* virtio-mmio windows from 0xd0000000, one page apart; their interrupts on IOAPIC pins 16+,
@@ -110,57 +111,92 @@ static void machine_on_kick(void *opaque, uint32_t events)
 		virtio_mmio_kick(k->t, k->q);
 }
 
-/* One virtio-blk disk: its device, transport, MMIO window, interrupt and queue kicks. */
-static int machine_add_disk(struct machine *m, const struct vmm_disk *d, char *err, size_t errlen)
+/* The next virtio-mmio device: its transport, MMIO window, interrupt (irqfd) and one ioeventfd
+ * per queue, whose kicks run on the device thread. dev is freed if it never got a transport. */
+static int machine_add_virtio(struct machine *m, const struct virtio_dev_ops *ops, void *dev,
+			      const char *what, char *err, size_t errlen)
 {
-	unsigned idx = m->ndisks;
+	unsigned idx = m->nvirtio;
 	uint64_t base = MMIO_DEV_BASE + (uint64_t)idx * MMIO_DEV_STRIDE;
-	struct virtio_mmio *t = &m->disks[idx];
-	struct virtio_blk *blk;
-	char serial[21];
+	uint32_t gsi = MMIO_DEV_GSI_BASE + idx;
+	struct virtio_mmio *t = &m->virtio[idx];
 	int rc, irq_fd;
 
-	snprintf(serial, sizeof(serial), "sbx-disk-%u", idx);
-	rc = virtio_blk_open(d->path, d->read_only, serial, &blk);
-	if (rc < 0) {
-		snprintf(err, errlen, "disk %s: %s", d->path, strerror(-rc));
-		return rc;
+	if (idx == VMM_MAX_VIRTIO) {
+		ops->free(dev);
+		snprintf(err, errlen, "%s: more than %d virtio devices", what, VMM_MAX_VIRTIO);
+		return -E2BIG;
 	}
-	irq_fd = kvm_vm_irqfd(&m->vm, MMIO_DEV_GSI_BASE + idx);
+	irq_fd = kvm_vm_irqfd(&m->vm, gsi);
 	if (irq_fd < 0) {
-		virtio_blk_ops.free(blk);
-		snprintf(err, errlen, "KVM_IRQFD: %s", strerror(-irq_fd));
+		ops->free(dev);
+		snprintf(err, errlen, "%s: KVM_IRQFD: %s", what, strerror(-irq_fd));
 		return irq_fd;
 	}
-	virtio_mmio_init(t, &virtio_blk_ops, blk, &m->mem, base, MMIO_DEV_GSI_BASE + idx, irq_fd);
-	m->ndisks++;
+	virtio_mmio_init(t, ops, dev, &m->mem, base, gsi, irq_fd);
+	m->nvirtio++;
 	rc = bus_register(&m->mmio, base, MMIO_DEV_STRIDE, virtio_mmio_access, t);
-	for (unsigned q = 0; rc == 0 && q < virtio_blk_ops.num_queues; q++) {
+	for (unsigned q = 0; rc == 0 && q < ops->num_queues; q++) {
 		struct queue_kick *k = calloc(1, sizeof(*k));
-		if (!k)
-			return -ENOMEM;
+		if (!k) {
+			rc = -ENOMEM;
+			break;
+		}
 		k->t = t;
 		k->q = q;
 		k->fd = kvm_vm_ioeventfd(&m->vm, base + VIRTIO_MMIO_QUEUE_NOTIFY, q);
 		rc = k->fd < 0 ? k->fd : evloop_add(m->devloop, k->fd, EPOLLIN, machine_on_kick, k);
 	}
 	if (rc < 0)
-		snprintf(err, errlen, "disk %s: wiring the device: %s", d->path, strerror(-rc));
+		snprintf(err, errlen, "%s: wiring the device: %s", what, strerror(-rc));
+	return rc;
+}
+
+static int machine_add_disk(struct machine *m, const struct vmm_disk *d, char *err, size_t errlen)
+{
+	struct virtio_blk *blk;
+	char serial[21], what[4200];
+	int rc;
+
+	snprintf(serial, sizeof(serial), "sbx-disk-%u", m->nvirtio);
+	rc = virtio_blk_open(d->path, d->read_only, serial, &blk);
+	if (rc < 0) {
+		snprintf(err, errlen, "disk %s: %s", d->path, strerror(-rc));
+		return rc;
+	}
+	snprintf(what, sizeof(what), "disk %s", d->path);
+	return machine_add_virtio(m, &virtio_blk_ops, blk, what, err, errlen);
+}
+
+/* Guest vsock bridged to Unix sockets at cfg->vsock_uds; its sockets live in the device loop. */
+static int machine_add_vsock(struct machine *m, char *err, size_t errlen)
+{
+	struct vsock *v;
+	int rc = vsock_new(m->cfg->vsock_cid, m->cfg->vsock_uds, m->devloop, &v);
+
+	if (rc < 0) {
+		snprintf(err, errlen, "vsock %s: %s", m->cfg->vsock_uds, strerror(-rc));
+		return rc;
+	}
+	rc = machine_add_virtio(m, &vsock_ops, v, "vsock", err, errlen);
+	if (rc == 0)
+		m->vsock = v;
 	return rc;
 }
 
 static int machine_acpi(struct machine *m, char *err, size_t errlen)
 {
-	struct acpi_mmio_dev devs[VMM_MAX_DISKS];
+	struct acpi_mmio_dev devs[VMM_MAX_VIRTIO];
 	struct acpi_config c = {
-		.ncpus = m->cfg->vcpus, .devs = devs, .ndevs = m->ndisks,
+		.ncpus = m->cfg->vcpus, .devs = devs, .ndevs = m->nvirtio,
 		.sleep_ctl_port = POWER_SLEEP_CTL_PORT, .sleep_sts_port = POWER_SLEEP_STS_PORT,
 		.reset_port = POWER_RESET_PORT, .reset_value = POWER_RESET_VALUE,
 	};
 	int rc;
 
-	for (unsigned i = 0; i < m->ndisks; i++)
-		devs[i] = (struct acpi_mmio_dev){ m->disks[i].base, MMIO_DEV_STRIDE, m->disks[i].gsi };
+	for (unsigned i = 0; i < m->nvirtio; i++)
+		devs[i] = (struct acpi_mmio_dev){ m->virtio[i].base, MMIO_DEV_STRIDE,
+						  m->virtio[i].gsi };
 	rc = acpi_build(&m->mem, &c);
 	if (rc < 0)
 		snprintf(err, errlen, "building ACPI tables: %s", strerror(-rc));
@@ -204,6 +240,11 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 	}
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		rc = machine_add_disk(m, &cfg->disks[i], err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (cfg->vsock_uds) {
+		rc = machine_add_vsock(m, err, errlen);
 		if (rc < 0)
 			return rc;
 	}

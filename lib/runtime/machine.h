@@ -1,5 +1,5 @@
-/* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks,
- * vCPU threads and the device thread. The VMM process runs exactly one. */
+/* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks
+ * and vsock, vCPU threads and the device thread. The VMM process runs exactly one. */
 #pragma once
 #include <pthread.h>
 #include <stddef.h>
@@ -42,8 +42,9 @@ struct machine {
 	size_t line_len;
 	int ready_reported;
 
-	struct virtio_mmio disks[VMM_MAX_DISKS];
-	unsigned ndisks;
+	struct virtio_mmio virtio[VMM_MAX_VIRTIO]; /* the disks in config order, then vsock */
+	unsigned nvirtio;
+	struct vsock *vsock; /* NULL without one */
 	struct evloop *devloop;
 	pthread_t dev_thread;
 	int stopping;

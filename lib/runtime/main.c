@@ -1,13 +1,18 @@
 /* sandbox-vmm: the process that runs one sandbox's VM. Spawned by libsandbox with a connected
  * control socket; reads its config as the first message, reports "started", "ready" and "exit"
- * events, obeys "stop". It exits when the guest stops or the control channel closes, so a
- * sandbox never outlives the process that made it. */
+ * events, obeys "stop" and SIGTERM. It exits when the guest stops, or when the control channel
+ * closes unless the sandbox is detached. Its last act is the exit record <dir>/exit
+ * ("REASON DETAIL"), which processes that attached later read. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "machine.h"
@@ -20,7 +25,8 @@
 static struct {
 	int fd;
 	pthread_mutex_t lock;
-} control = { -1, PTHREAD_MUTEX_INITIALIZER };
+	const char *state_dir;
+} control = { -1, PTHREAD_MUTEX_INITIALIZER, NULL };
 
 static void control_send(json_t *msg)
 {
@@ -59,9 +65,27 @@ static void on_ready(void *ctx, double seconds)
 	control_send(json_pack("{s:s, s:f}", "event", "ready", "seconds", seconds));
 }
 
+/* For processes that attach later and have no control channel to hear the exit event on. */
+static void write_exit_record(const char *reason, const char *detail)
+{
+	char path[4096], line[512];
+	int fd, n;
+
+	if (!control.state_dir)
+		return;
+	snprintf(path, sizeof(path), "%s/exit", control.state_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	n = snprintf(line, sizeof(line), "%s %s\n", reason, detail);
+	if (fd >= 0 && write(fd, line, (size_t)n) < 0)
+		fprintf(stderr, "sandbox-vmm: writing %s failed\n", path);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void __attribute__((noreturn)) on_stopped(void *ctx, const char *reason,
 						 const char *detail)
 {
+	write_exit_record(reason, detail);
 	control_send(json_pack("{s:s, s:s, s:s}", "event", "exit", "reason", reason, "detail",
 			       detail));
 	/* Exiting the process releases the VM, its memory and every device fd at once. */
@@ -79,15 +103,63 @@ static void check_host(void)
 	}
 }
 
+/* A detached VMM leaves the creator's process tree: the creator reaps the first process at
+ * once, and the VMM is reparented instead of becoming the creator's zombie. Before any thread. */
+static void detach_from_creator(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		fail("EVMM", "fork for detaching failed");
+	if (pid > 0)
+		_exit(0);
+	setsid();
+}
+
+/* Serves the control channel and termination signals until the machine stops. */
+static void __attribute__((noreturn)) control_loop(struct machine *m, struct jsonl_reader *reader,
+						   const sigset_t *term, int detached)
+{
+	int sfd = signalfd(-1, term, SFD_CLOEXEC);
+
+	for (;;) {
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { control.fd, POLLIN, 0 } };
+		json_t *msg;
+		const char *cmd;
+		int rc;
+
+		if (poll(p, control.fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+			machine_stop(m, "crash", "poll on the control channel failed");
+		if (p[0].revents)
+			machine_stop(m, "stopped", "terminated by a signal");
+		if (!p[1].revents)
+			continue;
+		while ((rc = jsonl_read(reader, 0, &msg)) == 1) {
+			if (json_unpack(msg, "{s:s}", "cmd", &cmd) == 0 && strcmp(cmd, "stop") == 0)
+				machine_stop(m, "stopped", "stopped by the caller");
+			json_decref(msg);
+		}
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (!detached)
+			machine_stop(m, "stopped",
+				     rc == 0 ? "control channel closed" : "control channel broken");
+		pthread_mutex_lock(&control.lock);
+		close(control.fd);
+		control.fd = -1; /* detached: the sandbox lives on without its creator */
+		pthread_mutex_unlock(&control.lock);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct jsonl_reader reader;
 	static struct machine m;
 	struct machine_events ev = { on_ready, on_stopped, NULL };
 	struct vmm_config cfg;
+	sigset_t term;
 	char err[512];
-	json_t *msg = NULL, *config;
-	const char *cmd;
+	json_t *config;
 	int rc;
 
 	if (argc != 3 || strcmp(argv[1], "--control-fd") != 0) {
@@ -100,18 +172,22 @@ int main(int argc, char **argv)
 		fail("EPROTO", "no config received on the control channel");
 	if (vmm_config_parse(config, &cfg, err, sizeof(err)) < 0)
 		fail("EINVAL", err);
+	control.state_dir = cfg.state_dir;
 	check_host();
+	if (cfg.detached)
+		detach_from_creator();
+	/* Termination signals are read from a signalfd by the control loop; every thread the
+	 * machine starts inherits them blocked. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGHUP);
+	sigprocmask(SIG_BLOCK, &term, NULL);
 	rc = machine_build(&m, &cfg, &ev, err, sizeof(err));
 	if (rc < 0)
 		fail(errno_to_code(-rc), err);
 	if (machine_start(&m, err, sizeof(err)) < 0)
 		fail("EVMM", err);
 	control_send(json_pack("{s:s, s:i}", "event", "started", "pid", (int)getpid()));
-
-	while ((rc = jsonl_read(&reader, -1, &msg)) == 1) {
-		if (json_unpack(msg, "{s:s}", "cmd", &cmd) == 0 && strcmp(cmd, "stop") == 0)
-			machine_stop(&m, "stopped", "stopped by the caller");
-		json_decref(msg);
-	}
-	machine_stop(&m, "stopped", rc == 0 ? "control channel closed" : "control channel broken");
+	control_loop(&m, &reader, &term, cfg.detached);
 }

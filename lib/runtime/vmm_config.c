@@ -4,6 +4,32 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The optional "vsock" object; absent or null means no vsock device. */
+static int vmm_config_parse_vsock(json_t *vsock, struct vmm_config *c, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_int_t cid = 0;
+
+	if (!vsock || json_is_null(vsock))
+		return 0;
+	if (json_unpack_ex(vsock, &jerr, 0, "{s:I, s:s}", "cid", &cid, "uds", &c->vsock_uds) < 0) {
+		snprintf(err, errlen, "config: vsock: %s", jerr.text);
+		return -EINVAL;
+	}
+	/* 0-2 are reserved, -1U is VMADDR_CID_ANY, and Linux keeps CIDs in 32 bits. */
+	if (cid < 3 || cid > 0xfffffffeLL) {
+		snprintf(err, errlen, "config: vsock cid %lld out of range", (long long)cid);
+		return -EINVAL;
+	}
+	if (c->ndisks + 1 > VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "config: %u disks and vsock need more than %d interrupts",
+			 c->ndisks, VMM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	c->vsock_cid = (unsigned long long)cid;
+	return 0;
+}
+
 int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -35,5 +61,10 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 		}
 	}
 	c->ndisks = (unsigned)json_array_size(disks);
-	return 0;
+	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s?b}", "state_dir", &c->state_dir, "detached",
+			   &c->detached) < 0) {
+		snprintf(err, errlen, "config: %s", jerr.text);
+		return -EINVAL;
+	}
+	return vmm_config_parse_vsock(json_object_get(msg, "vsock"), c, err, errlen);
 }

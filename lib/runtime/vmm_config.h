@@ -3,6 +3,8 @@
 #include <jansson.h>
 
 #define VMM_MAX_DISKS 8
+/* virtio-mmio devices interrupt on IOAPIC pins 16 to 23: the disks and vsock share those 8. */
+#define VMM_MAX_VIRTIO 8
 #define VMM_MAX_VCPUS 64
 
 struct vmm_disk {
@@ -17,6 +19,11 @@ struct vmm_config {
 	unsigned long long memory_mib;
 	struct vmm_disk disks[VMM_MAX_DISKS];
 	unsigned ndisks;
+	const char *state_dir; /* the sandbox's directory: the exit record goes there */
+	int detached;          /* keep running when the control channel closes */
+	/* Optional virtio-vsock ("vsock": {"cid": N, "uds": PATH}); vsock_uds NULL without it. */
+	unsigned long long vsock_cid;
+	const char *vsock_uds;
 };
 
 /* 0, or -EINVAL with a message in err (the library validated already; this guards the VMM). */

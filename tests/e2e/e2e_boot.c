@@ -20,6 +20,8 @@
 
 #define BOOT_TIMEOUT_MS (240 * 1000) /* a nested cold boot takes 25-45 s; leave room */
 #define PATTERN "sandbox-pattern\n"
+/* State directories hold Unix sockets, so they go to /tmp (a tmpfs inside the emulated host),
+ * never to the 9p-shared work directory. */
 #define PATTERN_BYTES (64u << 20)
 
 static struct e2e_env env;
@@ -205,7 +207,7 @@ static void test_bad_input(void)
 	char state[4096], notkernel[4096];
 	sbx_config *cfg;
 
-	snprintf(state, sizeof(state), "%s/state-bad-input", env.workdir);
+	snprintf(state, sizeof(state), "/tmp/e2e-state-bad-input-%d", (int)getpid());
 	snprintf(notkernel, sizeof(notkernel), "%s/not-a-kernel", env.workdir);
 	CHECK_EQ(make_image(notkernel, 1 << 16, 0x42), 0);
 
@@ -267,7 +269,7 @@ static void test_stop(void)
 	sbx_sandbox *sb = NULL;
 	int reason = -1, pid;
 
-	snprintf(state, sizeof(state), "%s/state-stop", env.workdir);
+	snprintf(state, sizeof(state), "/tmp/e2e-state-stop-%d", (int)getpid());
 	sbx_config_set_state_dir(cfg, state);
 	CHECK_EQ(sbx_sandbox_create(cfg, &sb), SBX_OK);
 	CHECK_EQ(sbx_sandbox_wait_ready(sb, BOOT_TIMEOUT_MS), SBX_OK);
@@ -299,7 +301,7 @@ static int test_host_probe(void)
 		       "cannot be exercised here\n");
 		return 77;
 	}
-	snprintf(state, sizeof(state), "%s/state-probe", env.workdir);
+	snprintf(state, sizeof(state), "/tmp/e2e-state-probe-%d", (int)getpid());
 	cfg = e2e_config(&env, 1, 512);
 	sbx_config_set_state_dir(cfg, state);
 	expect_create_error(cfg, virt == SBX_HOST_NO_KVM ? SBX_ENOKVM : SBX_ENOHWVIRT,
