@@ -363,13 +363,7 @@ static int fg_loop(struct fg *s, int pidfd)
 	int rc;
 
 	for (;;) {
-		struct pollfd pfd[5] = {
-		    {s->c->fd, s->pend_len ? 0 : POLLIN, 0},
-		    {s->out, POLLIN, 0},
-		    {s->err, POLLIN, 0},
-		    {s->pend_len ? s->in : -1, POLLOUT, 0},
-		    {pidfd, POLLIN, 0},
-		};
+		struct pollfd pfd[5];
 
 		/* Frames already buffered would not wake poll. */
 		while (s->client_ok && !s->pend_len &&
@@ -377,8 +371,12 @@ static int fg_loop(struct fg *s, int pidfd)
 			fg_client_frame(s, rc, &f);
 		if (!s->client_ok)
 			return 0;
-		pfd[0].events = s->pend_len ? 0 : POLLIN;
-		pfd[3].fd = s->pend_len ? s->in : -1;
+		/* While STDIN bytes wait for the pipe, no more frames are read: backpressure. */
+		pfd[0] = (struct pollfd){s->c->fd, s->pend_len ? 0 : POLLIN, 0};
+		pfd[1] = (struct pollfd){s->out, POLLIN, 0};
+		pfd[2] = (struct pollfd){s->err, POLLIN, 0};
+		pfd[3] = (struct pollfd){s->pend_len ? s->in : -1, POLLOUT, 0};
+		pfd[4] = (struct pollfd){pidfd, POLLIN, 0};
 		if (poll(pfd, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -454,18 +452,12 @@ static void reap(pid_t pid, int *status)
 		;
 }
 
-/* Waits (without reaping) for a child we have no pidfd for or no longer stream. */
-static void wait_exit(pid_t pid, int pidfd)
+/* Waits, without reaping, for the child to exit. */
+static void wait_exit(int pidfd)
 {
 	struct pollfd p = {pidfd, POLLIN, 0};
-	siginfo_t si;
 
-	if (pidfd >= 0) {
-		while (poll(&p, 1, -1) < 0 && errno == EINTR)
-			;
-		return;
-	}
-	while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
 		;
 }
 
@@ -530,7 +522,7 @@ static void exec_foreground(struct conn *c, struct exec_req *r)
 	if (!exited) {
 		/* The client went away (or broke the protocol): the whole group goes too. */
 		proc_kill(pid, SIGKILL);
-		wait_exit(pid, pidfd);
+		wait_exit(pidfd);
 	}
 	end = agent_now_ms();
 	fg_drain(&s, &s.out, FRAME_STDOUT);
