@@ -97,7 +97,7 @@ SBX_API int sbx_config_set_kernel(sbx_config *cfg, const char *path);
 /* Initramfs (newc cpio, optionally compressed) holding the guest init; see sbx_initramfs_build. */
 SBX_API int sbx_config_set_initramfs(sbx_config *cfg, const char *path);
 /* Appends a virtio-blk disk backed by an image file: the first is /dev/vda (the rootfs), then
- * /dev/vdb, ... read_only non-zero makes the device read-only to the guest. At most 8. */
+ * /dev/vdb, ... read_only non-zero makes the device read-only to the guest. At most 7. */
 SBX_API int sbx_config_add_disk(sbx_config *cfg, const char *path, int read_only);
 /* vCPUs, 1..64. SBX_ERANGE otherwise. */
 SBX_API int sbx_config_set_vcpus(sbx_config *cfg, unsigned vcpus);

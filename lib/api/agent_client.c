@@ -44,6 +44,7 @@ int agent_call_open(const char *sandbox_dir, json_t *req, struct agent_call *c, 
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int rc;
 
+	c->fd = -1; /* callers close the call whether or not it opened */
 	c->reader = NULL;
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock", sandbox_dir) >=
 	    sizeof(sa.sun_path))
@@ -66,8 +67,14 @@ int agent_call_open(const char *sandbox_dir, json_t *req, struct agent_call *c, 
 	}
 	frame_reader_init(c->reader, c->fd);
 	json_object_set_new(req, "v", json_integer(AGENT_PROTO_VERSION));
-	if (frame_write_json(c->fd, req) < 0) {
-		rc = sbx_fail(err, SBX_EGUEST, "sending to the agent: %s", strerror(errno));
+	rc = frame_write_json(c->fd, req);
+	if (rc == -EMSGSIZE) {
+		rc = sbx_fail(err, SBX_EINVAL, "request larger than %u bytes", FRAME_MAX_JSON);
+		goto fail;
+	}
+	if (rc < 0) {
+		rc = sbx_fail(err, rc == -ENOMEM ? SBX_ENOMEM : SBX_EGUEST,
+			      "sending to the agent: %s", strerror(-rc));
 		goto fail;
 	}
 	return SBX_OK;

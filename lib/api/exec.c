@@ -1,7 +1,9 @@
 /* sbx_exec and background processes: one agent connection per call. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -157,6 +159,15 @@ int sbx_exec_opts_set_capture(sbx_exec_opts *o, int capture)
 	return SBX_OK;
 }
 
+/* How long the library waits on the agent for a command limited to timeout_ms (0: no limit),
+ * in int milliseconds without overflowing: -1 (forever) for no limit. */
+static int exec_wait_ms(unsigned timeout_ms)
+{
+	int64_t ms = (int64_t)timeout_ms + EXEC_GRACE_MS;
+
+	return timeout_ms == 0 ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 static int out_append(struct out_buf *b, const uint8_t *data, size_t len)
 {
 	if (b->len + len + 1 > b->cap) {
@@ -212,7 +223,7 @@ static void result_from_exit(sbx_exec_result *r, json_t *ev)
 static int exec_collect(struct agent_call *c, const sbx_exec_opts *o, sbx_exec_result *r,
 			char *err)
 {
-	int timeout = o->timeout_ms ? (int)o->timeout_ms + EXEC_GRACE_MS : -1;
+	int timeout = exec_wait_ms(o->timeout_ms);
 
 	for (;;) {
 		struct frame f;
@@ -391,13 +402,14 @@ int sbx_process_wait(sbx_sandbox *sb, int pid, int timeout_ms, sbx_exec_result *
 	char err[SBX_ERRMSG_MAX];
 	sbx_exec_result *r;
 	json_t *req, *ev = NULL;
-	int rc;
+	int rc, agent_ms;
 
 	if (!sb || !result || pid <= 0)
 		return SBX_EINVAL;
-	req = json_pack("{s:s, s:i, s:i}", "op", "wait", "pid", pid, "timeout_ms",
-			timeout_ms < 0 ? 0 : timeout_ms);
-	rc = agent_request(sb->dir, req, timeout_ms < 0 ? -1 : timeout_ms + EXEC_GRACE_MS, &ev,
+	/* The agent reads a timeout of 0 as no limit: a caller's 0 ("is it done?") becomes 1 ms. */
+	agent_ms = timeout_ms < 0 ? 0 : timeout_ms == 0 ? 1 : timeout_ms;
+	req = json_pack("{s:s, s:i, s:i}", "op", "wait", "pid", pid, "timeout_ms", agent_ms);
+	rc = agent_request(sb->dir, req, timeout_ms < 0 ? -1 : exec_wait_ms((unsigned)agent_ms), &ev,
 			   err);
 	json_decref(req);
 	if (rc != SBX_OK)

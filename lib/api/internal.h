@@ -7,7 +7,8 @@
 
 #include "util/jsonl.h"
 
-#define SBX_MAX_DISKS 8
+/* The VMM has 8 interrupt pins for virtio devices; vsock takes one. */
+#define SBX_MAX_DISKS 7
 #define SBX_ERRMSG_MAX 512
 
 struct sbx_disk {

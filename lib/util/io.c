@@ -25,13 +25,17 @@ ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline)
 		ssize_t n;
 		int ready;
 
-		if (deadline >= 0 && wait <= 0)
-			return -ETIMEDOUT;
+		/* A deadline that has come still gets one look (poll with 0, as for timeout 0): what
+		 * is already readable is read, never waited for. */
+		if (deadline >= 0 && wait < 0)
+			wait = 0;
 		ready = poll(&p, 1, (int)wait);
 		if (ready < 0 && errno != EINTR)
 			return -errno;
+		if (ready == 0 && deadline >= 0)
+			return -ETIMEDOUT;
 		if (ready <= 0)
-			continue; /* timed out (checked above) or interrupted */
+			continue; /* interrupted */
 		n = read(fd, buf, len);
 		if (n >= 0)
 			return n;

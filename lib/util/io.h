@@ -9,5 +9,6 @@ int64_t clock_ms(void);
 /* The deadline for a timeout in ms from now; -1 (no deadline) for a negative timeout. */
 int64_t deadline_after(int timeout_ms);
 /* One read of up to len bytes once fd is readable, retrying EINTR/EAGAIN. Returns bytes read,
- * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes, -errno otherwise. */
+ * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes with nothing readable
+ * (timeout 0 reads what is ready without waiting), -errno otherwise. */
 ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline);

@@ -30,11 +30,16 @@ uint64_t vsock_dropped(const struct vsock *v)
 	return __atomic_load_n(&v->drops, __ATOMIC_RELAXED);
 }
 
-static int vsock_conn_may_send_data(const struct vsock_conn *c)
+/* The client may have bytes for the guest, and both ends still want the stream that way. */
+static int vsock_conn_has_input(const struct vsock_conn *c)
 {
 	return c->state == VSOCK_CONN_ESTABLISHED && c->fd >= 0 && c->readable &&
-	       !(c->host_shut & VSOCK_SHUTDOWN_SEND) && !(c->guest_shut & VSOCK_SHUTDOWN_RCV) &&
-	       vsock_conn_peer_credit(c) > 0;
+	       !(c->host_shut & VSOCK_SHUTDOWN_SEND) && !(c->guest_shut & VSOCK_SHUTDOWN_RCV);
+}
+
+static int vsock_conn_may_send_data(const struct vsock_conn *c)
+{
+	return vsock_conn_has_input(c) && vsock_conn_peer_credit(c) > 0;
 }
 
 void vsock_conn_schedule(struct vsock *v, struct vsock_conn *c)
@@ -43,9 +48,7 @@ void vsock_conn_schedule(struct vsock *v, struct vsock_conn *c)
 		return;
 	/* Data waits but the guest gave no credit: ask once (spec 5.10.6.3); the guest's answer,
 	 * or any packet it sends, carries new credit. */
-	if (c->state == VSOCK_CONN_ESTABLISHED && c->fd >= 0 && c->readable &&
-	    !(c->host_shut & VSOCK_SHUTDOWN_SEND) && !(c->guest_shut & VSOCK_SHUTDOWN_RCV) &&
-	    vsock_conn_peer_credit(c) == 0 && !c->credit_requested) {
+	if (vsock_conn_has_input(c) && vsock_conn_peer_credit(c) == 0 && !c->credit_requested) {
 		c->pend |= VSOCK_PEND_CREDIT_REQUEST;
 		c->credit_requested = 1;
 	}

@@ -24,10 +24,19 @@
  *
  * Closing: a client's EOF becomes SHUTDOWN(SEND); a client gone for good (hung up, or a write
  * failed) becomes SHUTDOWN(RCV|SEND) and its socket is closed. A guest SHUTDOWN(SEND) becomes EOF
- * for the client once the buffered bytes are out. A connection ends when the guest sends RST, or
- * when the guest has shut both directions and every byte it sent reached the client (or the client
- * is gone): the device then sends RST. There are no timers: a guest that never finishes a
- * connection only keeps its own connection alive (Linux itself resets it after 8 s). */
+ * for the client once the buffered bytes are out. A connection ends when the guest sends RST (at
+ * once: bytes still buffered for the client are lost, as RST means), or when the guest has shut
+ * both directions and every byte it sent reached the client (or the client is gone): the device
+ * then sends RST. There are no timers: a guest that never finishes a connection only keeps its
+ * own connection alive (Linux itself resets it 8 s after its close). A client that never sends its
+ * CONNECT line holds one of the VSOCK_MAX_CONNS slots until it goes away.
+ *
+ * Hostile guest: every header field is checked (vsock_pkt_parse); a malformed packet is dropped
+ * without an answer, counted (vsock_dropped) and logged once per kind. A well-formed packet for no
+ * connection gets an RST, and so does a REQUEST to a host port nobody serves, with no state kept
+ * (owed RSTs wait in a fixed ring; when it is full the device stops taking tx packets until the
+ * guest gives rx buffers). A protocol breach on a connection (data before RESPONSE, a second
+ * REQUEST, data after its own SHUTDOWN(SEND), more than the credit granted) resets it. */
 #pragma once
 #include <stdint.h>
 

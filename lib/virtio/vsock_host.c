@@ -255,7 +255,7 @@ int vsock_host_connect(struct vsock *v, struct vsock_conn *c, uint32_t port)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd, rc;
 
-	/* vsock_new checked that the longest suffix fits. */
+	/* vsock_new made sure the longest suffix fits; this only reassures the compiler. */
 	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", v->uds_path, port) >=
 	    (int)sizeof(a.sun_path))
 		return -ENAMETOOLONG;

@@ -32,7 +32,7 @@ const char *vsock_drop_name(enum vsock_drop why)
 		[VSOCK_DROP_TOO_LONG] = "payload above 64 KiB",
 		[VSOCK_DROP_LEN] = "header len does not match the buffer",
 		[VSOCK_DROP_CREDIT] = "guest sent more than the credit we gave",
-		[VSOCK_DROP_RX_BUF] = "rx buffer cannot hold a header",
+		[VSOCK_DROP_RX_BUF] = "rx buffer too small for a header and data",
 	};
 
 	return why < VSOCK_DROP_KINDS ? names[why] : "?";

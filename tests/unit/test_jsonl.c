@@ -42,6 +42,14 @@ int main(void)
 	CHECK_EQ(json_integer_value(json_object_get(msg, "b")), 2);
 	json_decref(msg);
 
+	/* Timeout 0 reads a line that is already on the socket (the VMM's control loop polls, then
+	 * reads with 0) and says ETIMEDOUT only once nothing is left. */
+	CHECK(feed(sv[1], "{\"c\":3}\n", 8));
+	CHECK_EQ(jsonl_read(&reader, 0, &msg), 1);
+	CHECK_EQ(json_integer_value(json_object_get(msg, "c")), 3);
+	json_decref(msg);
+	CHECK_EQ(jsonl_read(&reader, 0, &msg), -ETIMEDOUT);
+
 	/* Garbage, a JSON value that is not an object, an empty line: each refused, the stream
 	 * goes on. */
 	CHECK(feed(sv[1], "not json\n[1,2]\n\n{\"ok\":true}\n", 28));
