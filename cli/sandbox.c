@@ -74,11 +74,11 @@ static int cmd_doctor(void)
 	char kernel[4096], path[4300], cache[4096];
 	const char *state = getenv("SANDBOX_STATE_DIR");
 	char *detail = NULL;
-	int virt, problems = 0;
+	int virt = SBX_HOST_NO_KVM, problems = 0;
 
 	sbx_host_probe(&virt, &detail);
 	printf("libsandbox %s\n", sbx_version());
-	printf("host:       %s: %s\n", names[virt], detail);
+	printf("host:       %s: %s\n", names[virt], detail ? detail : "(probe failed)");
 	problems += virt != SBX_HOST_KVM_HW;
 	sbx_free(detail);
 	if (guest_kernel_find(kernel, sizeof(kernel)) < 0) {
@@ -114,10 +114,13 @@ static int cmd_doctor(void)
 	return problems ? 1 : 0;
 }
 
+/* Seven disks in all (the library's limit), the first being the rootfs. */
+#define MAX_EXTRA_DISKS 6
+
 struct boot_opts {
 	char kernel[4096], initramfs[4096];
 	const char *rootfs, *exec, *kernel_args;
-	const char *disks[8];
+	const char *disks[MAX_EXTRA_DISKS];
 	unsigned ndisks, cpus, memory;
 	int timeout_s;
 };
@@ -144,8 +147,8 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		case 'i': snprintf(o->initramfs, sizeof(o->initramfs), "%s", optarg); break;
 		case 'r': o->rootfs = optarg; break;
 		case 'd':
-			if (o->ndisks == 8) {
-				fprintf(stderr, "sandbox: at most 8 extra disks\n");
+			if (o->ndisks == MAX_EXTRA_DISKS) {
+				fprintf(stderr, "sandbox: at most %d extra disks\n", MAX_EXTRA_DISKS);
 				return 2;
 			}
 			o->disks[o->ndisks++] = optarg;
@@ -312,14 +315,26 @@ static void stream_output(void *user, int stream, const char *data, size_t len)
 static int slurp_stdin(char **data, size_t *len)
 {
 	size_t cap = 65536;
-	char *buf = malloc(cap);
-	ssize_t n;
+	char *buf = malloc(cap), *bigger;
+	ssize_t n = 0;
 
 	*len = 0;
-	while (buf && (n = read(0, buf + *len, cap - *len)) > 0) {
+	while (buf && (n = read(0, buf + *len, cap - *len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break; /* a read error must not pass for the end of the input */
 		*len += (size_t)n;
-		if (*len == cap && !(buf = realloc(buf, cap *= 2)))
-			break;
+		if (*len == cap) {
+			bigger = realloc(buf, cap *= 2);
+			if (!bigger)
+				break;
+			buf = bigger;
+		}
+	}
+	if (buf && n != 0) {
+		free(buf);
+		buf = NULL;
 	}
 	*data = buf;
 	return buf ? 0 : -1;
@@ -364,6 +379,7 @@ static int cmd_exec(int argc, char **argv)
 			}
 			break;
 		case 'i':
+			free(in);
 			rc = slurp_stdin(&in, &in_len) == 0 ? sbx_exec_opts_set_stdin(o, in, in_len)
 							    : SBX_ENOMEM;
 			break;

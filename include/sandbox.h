@@ -136,8 +136,9 @@ enum sbx_exit_reason {
 
 /* Validates cfg, spawns the VMM process and starts the guest; returns without waiting for the
  * guest to boot. The config may be freed afterwards. Errors: SBX_EINVAL, SBX_ENOENT (kernel,
- * initramfs or disk missing), SBX_EKERNEL, SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM, SBX_ENOMEM; the
- * message is in sbx_config_last_error(cfg). Nothing is left behind on failure. */
+ * initramfs or disk missing), SBX_EKERNEL, SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM, SBX_ENOMEM,
+ * SBX_EIO or SBX_EPERM (the state directory); the message is in sbx_config_last_error(cfg).
+ * Nothing is left behind on failure. */
 SBX_API int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out);
 /* Waits until the guest init reports ready, up to timeout_ms (-1: forever). Errors:
  * SBX_ETIMEDOUT, SBX_EGUEST (the guest stopped before it was ready; see the console). */
@@ -157,7 +158,8 @@ SBX_API void sbx_sandbox_destroy(sbx_sandbox *sb);
 SBX_API void sbx_sandbox_close(sbx_sandbox *sb);
 /* A handle on a running sandbox made by another handle or process, found by id under state_dir
  * (NULL: the default state directory). exec, files, stop and destroy work on it; wait_exit and
- * the console too. Errors: SBX_ENOENT (no such sandbox), SBX_ESTATE (its VMM is gone). */
+ * the console too. Errors: SBX_ENOENT (no such sandbox), SBX_ESTATE (its VMM is gone), SBX_EPERM
+ * (the default state directory in /tmp is not private to us). */
 SBX_API int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out);
 /* The sandbox's id (unique on this host). Owned by the handle. */
 SBX_API const char *sbx_sandbox_id(const sbx_sandbox *sb);

@@ -59,12 +59,13 @@ void sbx_exec_opts_free(sbx_exec_opts *o)
 	free(o);
 }
 
-/* Sets key to value (stolen), reporting allocation failure. */
+/* Sets key to value (stolen). A NULL value is a string that is not UTF-8 (or out of memory),
+ * refused as SBX_EINVAL like a bad argv. */
 static int opts_set(sbx_exec_opts *o, const char *key, json_t *value)
 {
 	if (!o || !value) {
 		json_decref(value);
-		return o ? SBX_ENOMEM : SBX_EINVAL;
+		return SBX_EINVAL;
 	}
 	return json_object_set_new(o->req, key, value) == 0 ? SBX_OK : SBX_ENOMEM;
 }
@@ -383,10 +384,12 @@ int sbx_exec_background(sbx_sandbox *sb, const sbx_exec_opts *o, const char *std
 	if (!req)
 		return sandbox_error(sb, rc, err);
 	json_object_set_new(req, "background", json_true());
-	if (stdout_path)
-		json_object_set_new(req, "stdout_path", json_string(stdout_path));
-	if (stderr_path)
-		json_object_set_new(req, "stderr_path", json_string(stderr_path));
+	/* A path dropped here would send the output to /dev/null without a word. */
+	if ((stdout_path && json_object_set_new(req, "stdout_path", json_string(stdout_path))) ||
+	    (stderr_path && json_object_set_new(req, "stderr_path", json_string(stderr_path)))) {
+		json_decref(req);
+		return sandbox_error(sb, SBX_EINVAL, "output path is not UTF-8");
+	}
 	rc = agent_request(sb->dir, req, EXEC_GRACE_MS, &ev, err);
 	json_decref(req);
 	if (rc == SBX_OK && !json_is_integer(json_object_get(ev, "pid")))
@@ -409,8 +412,8 @@ int sbx_process_wait(sbx_sandbox *sb, int pid, int timeout_ms, sbx_exec_result *
 	/* The agent reads a timeout of 0 as no limit: a caller's 0 ("is it done?") becomes 1 ms. */
 	agent_ms = timeout_ms < 0 ? 0 : timeout_ms == 0 ? 1 : timeout_ms;
 	req = json_pack("{s:s, s:i, s:i}", "op", "wait", "pid", pid, "timeout_ms", agent_ms);
-	rc = agent_request(sb->dir, req, timeout_ms < 0 ? -1 : exec_wait_ms((unsigned)agent_ms), &ev,
-			   err);
+	rc = agent_request(sb->dir, req, timeout_ms < 0 ? -1 : exec_wait_ms((unsigned)agent_ms),
+			   &ev, err);
 	json_decref(req);
 	if (rc != SBX_OK)
 		return sandbox_error(sb, rc, err);

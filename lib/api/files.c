@@ -1,8 +1,12 @@
 /* The file API: each call one agent request; contents stream in frames of at most 1 MiB. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_client.h"
@@ -30,7 +34,8 @@ static ssize_t source_read(struct source *s, uint8_t *dst, size_t cap)
 		return r < 0 ? -errno : r;
 	}
 	n = s->len - s->off < cap ? s->len - s->off : cap;
-	memcpy(dst, s->buf + s->off, n);
+	if (n) /* an empty write may come with a NULL buffer */
+		memcpy(dst, s->buf + s->off, n);
 	s->off += n;
 	return (ssize_t)n;
 }
@@ -47,10 +52,11 @@ static int file_write(sbx_sandbox *sb, const char *path, struct source *src, uns
 		return SBX_EINVAL;
 	req = json_pack("{s:s, s:s, s:i, s:b}", "op", "write", "path", path, "mode", (int)mode,
 			"mkdirs", 1);
-	rc = req ? agent_call_open(sb->dir, req, &c, err) : SBX_ENOMEM;
+	rc = req ? agent_call_open(sb->dir, req, &c, err)
+		 : sbx_fail(err, SBX_EINVAL, "path is not UTF-8");
 	json_decref(req);
 	if (rc != SBX_OK)
-		return sandbox_error(sb, rc, rc == SBX_ENOMEM ? "out of memory" : err);
+		return sandbox_error(sb, rc, err);
 	chunk = malloc(FILE_CHUNK);
 	if (!chunk)
 		rc = sbx_fail(err, SBX_ENOMEM, "out of memory");
@@ -95,11 +101,37 @@ struct sink {
 	size_t len, cap;
 };
 
+/* write() to the caller's fd without ever raising SIGPIPE in the caller: send(MSG_NOSIGNAL) on
+ * a socket; on a pipe, SIGPIPE blocked on this thread and one this write raised discarded. */
+static ssize_t write_nosigpipe(int fd, const void *data, size_t len)
+{
+	static const struct timespec zero;
+	sigset_t pipe_set, old, pending;
+	ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+	int err, was_pending;
+
+	if (n >= 0 || errno != ENOTSOCK)
+		return n;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(fd, data, len);
+	err = errno;
+	if (n < 0 && err == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return n;
+}
+
 static int sink_write(struct sink *s, const uint8_t *data, size_t len)
 {
 	if (s->fd >= 0) {
 		while (len) {
-			ssize_t n = write(s->fd, data, len);
+			ssize_t n = write_nosigpipe(s->fd, data, len);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
@@ -135,10 +167,11 @@ static int file_read(sbx_sandbox *sb, const char *path, struct sink *dst)
 	if (!sb || !path)
 		return SBX_EINVAL;
 	req = json_pack("{s:s, s:s}", "op", "read", "path", path);
-	rc = req ? agent_call_open(sb->dir, req, &c, err) : SBX_ENOMEM;
+	rc = req ? agent_call_open(sb->dir, req, &c, err)
+		 : sbx_fail(err, SBX_EINVAL, "path is not UTF-8");
 	json_decref(req);
 	if (rc != SBX_OK)
-		return sandbox_error(sb, rc, rc == SBX_ENOMEM ? "out of memory" : err);
+		return sandbox_error(sb, rc, err);
 	/* "started", then FILE frames up to one flagged EOF, then the final event. */
 	rc = agent_call_finish(&c, FILE_OP_TIMEOUT_MS, &ev, err);
 	while (rc == SBX_OK && !eof) {
@@ -153,8 +186,10 @@ static int file_read(sbx_sandbox *sb, const char *path, struct sink *dst)
 			json_decref(bad);
 			break;
 		}
-		if (sink_write(dst, f.payload, f.len) < 0)
-			rc = sbx_fail(err, SBX_EIO, "writing what was read: %s", strerror(errno));
+		rc = sink_write(dst, f.payload, f.len);
+		if (rc < 0)
+			rc = sbx_fail(err, rc == -ENOMEM ? SBX_ENOMEM : SBX_EIO,
+				      "writing what was read: %s", strerror(-rc));
 		eof = f.flags & FRAME_F_EOF;
 	}
 	json_decref(ev);
@@ -281,9 +316,11 @@ int sbx_file_list(sbx_sandbox *sb, const char *path, sbx_dir **dir)
 		return rc;
 	d = malloc(sizeof(*d));
 	if (!d || !json_is_array(json_object_get(ev, "entries"))) {
+		rc = d ? sandbox_error(sb, SBX_EPROTO, "bad directory listing")
+		       : sandbox_error(sb, SBX_ENOMEM, "out of memory");
 		free(d);
 		json_decref(ev);
-		return sandbox_error(sb, d ? SBX_EPROTO : SBX_ENOMEM, "bad directory listing");
+		return rc;
 	}
 	d->entries = json_incref(json_object_get(ev, "entries"));
 	json_decref(ev);

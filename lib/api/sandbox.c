@@ -26,6 +26,7 @@
 #define VMM_CONTROL_FD 3
 #define GUEST_CID 3 /* each sandbox is its own VM, so every guest can have the first free CID */
 #define AGENT_RETRY_MS 20
+#define AGENT_HELLO_MS 5000
 
 extern char **environ;
 
@@ -124,9 +125,15 @@ static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char
 	json_t *disks = json_array(), *msg;
 	char console[4096], vsock[4096];
 
-	for (unsigned i = 0; i < cfg->ndisks; i++)
-		json_array_append_new(disks, json_pack("{s:s, s:b}", "path", cfg->disks[i].path,
-						       "read_only", cfg->disks[i].read_only));
+	/* A path that is not UTF-8 fails json_pack: refused, never a disk silently left out. */
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		json_t *d = json_pack("{s:s, s:b}", "path", cfg->disks[i].path, "read_only",
+				      cfg->disks[i].read_only);
+		if (json_array_append_new(disks, d) < 0) {
+			json_decref(disks);
+			return NULL;
+		}
+	}
 	snprintf(console, sizeof(console), "%s/console.log", dir);
 	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
 	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b}", "kernel",
@@ -152,10 +159,12 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 	snprintf(log, sizeof(log), "%s/vmm.log", sb->dir);
 	snprintf(fdarg, sizeof(fdarg), "%d", VMM_CONTROL_FD);
 	posix_spawn_file_actions_init(&fa);
+	/* The control fd first: a caller with stdio closed gets sv[1] among fds 0-2, which the
+	 * opens below replace. */
+	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
 	rc = posix_spawn(&sb->pid, vmm, &fa, NULL, argv, environ);
 	sb->is_child = 1;
 	posix_spawn_file_actions_destroy(&fa);
@@ -171,6 +180,23 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 }
 
 static int exit_reason_from_name(const char *name);
+
+/* Sets the sandbox's last error under its lock, as sandbox_error does (exec and file calls on
+ * other threads write it too). Formatted aside first: an argument may point into sb->err. */
+static __attribute__((format(printf, 3, 4))) int sandbox_fail(sbx_sandbox *sb, int code,
+							      const char *fmt, ...)
+{
+	char msg[SBX_ERRMSG_MAX];
+	va_list ap;
+
+	pthread_mutex_lock(&sb->err_lock);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	memcpy(sb->err, msg, sizeof(msg));
+	pthread_mutex_unlock(&sb->err_lock);
+	return code;
+}
 
 /* The reason the VMM left in its exit record, for handles that never heard its exit event. */
 static int exit_record_reason(const sbx_sandbox *sb)
@@ -188,13 +214,14 @@ static int exit_record_reason(const sbx_sandbox *sb)
 	return line[0] ? exit_reason_from_name(line) : SBX_EXIT_VMM_DIED;
 }
 
-/* A process that is not ours is gone once it no longer exists or is a zombie. */
+/* A process that is not ours is gone once it no longer exists or is a zombie. One we may not
+ * signal belongs to another user: its pid was reused, so our VMM is gone too. */
 static int process_gone(pid_t pid)
 {
 	char path[64], buf[256], *state;
 	FILE *f;
 
-	if (kill(pid, 0) < 0 && errno == ESRCH)
+	if (kill(pid, 0) < 0 && (errno == ESRCH || errno == EPERM))
 		return 1;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
@@ -267,9 +294,9 @@ static int sandbox_pump(sbx_sandbox *sb, int timeout_ms)
 	} else if (strcmp(event, "exit") == 0 && json_unpack(msg, "{s:s}", "reason", &s) == 0) {
 		sb->exit_reason = exit_reason_from_name(s);
 		if (json_unpack(msg, "{s:s}", "detail", &s) == 0)
-			snprintf(sb->err, sizeof(sb->err), "guest stopped: %s", s);
+			sandbox_fail(sb, 0, "guest stopped: %s", s);
 	} else if (strcmp(event, "error") == 0 && json_unpack(msg, "{s:s}", "message", &s) == 0) {
-		snprintf(sb->err, sizeof(sb->err), "VMM: %s", s);
+		sandbox_fail(sb, 0, "VMM: %s", s);
 	}
 	json_decref(msg);
 	return rc < 0 ? rc : 1;
@@ -399,9 +426,14 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	if (rc != SBX_OK)
 		goto fail;
 	cmdline = config_cmdline(cfg);
-	msg = cmdline ? config_to_json(cfg, sb->dir, cmdline) : NULL;
-	if (!msg) {
+	if (!cmdline) {
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
+		goto fail;
+	}
+	msg = config_to_json(cfg, sb->dir, cmdline);
+	if (!msg) {
+		rc = sbx_fail(cfg->err, SBX_EINVAL,
+			      "a path, the kernel args or the init command is not UTF-8");
 		goto fail;
 	}
 	rc = sandbox_spawn(sb, cfg);
@@ -426,21 +458,29 @@ fail:
 	return rc;
 }
 
-/* The agent answers once it listens; until then the bridge refuses. */
+/* The agent answers once it listens; until then the bridge refuses. Between tries the control
+ * channel is read without waiting, so a guest that stops meanwhile ends the wait. */
 static int sandbox_await_agent(sbx_sandbox *sb, int64_t deadline)
 {
 	char err[SBX_ERRMSG_MAX];
 
 	for (;;) {
-		json_t *ev = NULL;
-		int rc = agent_request(sb->dir, json_pack("{s:s}", "op", "hello"), 5000, &ev, err);
+		int64_t left = deadline < 0 ? AGENT_HELLO_MS : deadline - clock_ms();
+		int try_ms = left < 0 ? 0 : left < AGENT_HELLO_MS ? (int)left : AGENT_HELLO_MS;
+		json_t *ev = NULL, *hello = json_pack("{s:s}", "op", "hello");
+		int rc = agent_request(sb->dir, hello, try_ms, &ev, err);
+		json_decref(hello);
 		json_decref(ev);
 		if (rc == SBX_OK)
 			return SBX_OK;
+		while (sb->ctl_fd >= 0 && sandbox_pump(sb, 0) == 1)
+			;
+		if (sb->exit_reason != SBX_EXIT_NONE || sb->ctl_fd < 0)
+			return sandbox_fail(sb, SBX_EGUEST,
+					    "guest stopped before its agent answered");
 		if (deadline >= 0 && clock_ms() > deadline)
-			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest agent not answering: %s", err);
-		if (sb->exit_reason != SBX_EXIT_NONE)
-			return sbx_fail(sb->err, SBX_EGUEST, "guest stopped before its agent answered");
+			return sandbox_fail(sb, SBX_ETIMEDOUT, "guest agent not answering: %s",
+					    err);
 		usleep(AGENT_RETRY_MS * 1000);
 	}
 }
@@ -454,15 +494,15 @@ int sbx_sandbox_wait_ready(sbx_sandbox *sb, int timeout_ms)
 	while (!sb->ready) {
 		int rc, left = deadline < 0 ? -1 : (int)(deadline - clock_ms());
 		if (sb->exit_reason != SBX_EXIT_NONE || sb->ctl_fd < 0)
-			return sbx_fail(sb->err, SBX_EGUEST,
-					"guest stopped before it was ready (%s; console in %s)",
-					sb->err[0] ? sb->err : "no detail", sb->dir);
+			return sandbox_fail(sb, SBX_EGUEST,
+					    "guest stopped before it was ready (%s; console in %s)",
+					    sb->err[0] ? sb->err : "no detail", sb->dir);
 		rc = sandbox_pump(sb, left < 0 && deadline >= 0 ? 0 : left);
 		if (rc == SBX_ETIMEDOUT)
-			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest not ready after %d ms",
-					timeout_ms);
+			return sandbox_fail(sb, SBX_ETIMEDOUT, "guest not ready after %d ms",
+					    timeout_ms);
 		if (rc < 0)
-			return sbx_fail(sb->err, rc, "control channel: %s", sbx_strerror(rc));
+			return sandbox_fail(sb, rc, "control channel: %s", sbx_strerror(rc));
 	}
 	if (sb->wants_agent && !sb->agent_up) {
 		int rc = sandbox_await_agent(sb, deadline);
@@ -475,23 +515,26 @@ int sbx_sandbox_wait_ready(sbx_sandbox *sb, int timeout_ms)
 
 int sbx_sandbox_wait_exit(sbx_sandbox *sb, int timeout_ms, int *reason)
 {
+	int64_t deadline = deadline_after(timeout_ms);
+
 	if (!sb || !reason)
 		return SBX_EINVAL;
 	if (sb->ctl_fd < 0 && sb->pid > 0) {
-		int64_t deadline = deadline_after(timeout_ms);
 		while (!process_gone(sb->pid)) {
 			if (deadline >= 0 && clock_ms() > deadline)
-				return sbx_fail(sb->err, SBX_ETIMEDOUT,
-						"guest still running after %d ms", timeout_ms);
+				return sandbox_fail(sb, SBX_ETIMEDOUT,
+						    "guest still running after %d ms", timeout_ms);
 			usleep(20000);
 		}
 		sandbox_reap(sb);
 	}
 	while (sb->ctl_fd >= 0) {
-		int rc = sandbox_pump(sb, timeout_ms);
+		/* One deadline for the whole wait: each event would otherwise restart it. */
+		int64_t left = deadline < 0 ? -1 : deadline - clock_ms();
+		int rc = sandbox_pump(sb, left < 0 && deadline >= 0 ? 0 : (int)left);
 		if (rc == SBX_ETIMEDOUT)
-			return sbx_fail(sb->err, SBX_ETIMEDOUT, "guest still running after %d ms",
-					timeout_ms);
+			return sandbox_fail(sb, SBX_ETIMEDOUT, "guest still running after %d ms",
+					    timeout_ms);
 		if (rc < 0 && rc != SBX_EPROTO)
 			return rc;
 	}
@@ -512,7 +555,7 @@ int sbx_sandbox_console(sbx_sandbox *sb, char **text, size_t *len)
 	snprintf(path, sizeof(path), "%s/console.log", sb->dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		int rc = sbx_fail(sb->err, SBX_EIO, "%s: %s", path, strerror(errno));
+		int rc = sandbox_fail(sb, SBX_EIO, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return rc;
@@ -521,8 +564,9 @@ int sbx_sandbox_console(sbx_sandbox *sb, char **text, size_t *len)
 	n = buf ? pread(fd, buf, (size_t)st.st_size, 0) : -1;
 	close(fd);
 	if (n < 0) {
+		int rc = buf ? SBX_EIO : SBX_ENOMEM;
 		free(buf);
-		return sbx_fail(sb->err, buf ? SBX_EIO : SBX_ENOMEM, "reading %s", path);
+		return sandbox_fail(sb, rc, "reading %s", path);
 	}
 	buf[n] = 0;
 	*text = buf;
@@ -536,7 +580,7 @@ int sbx_sandbox_ready_time(sbx_sandbox *sb, double *seconds)
 	if (!sb || !seconds)
 		return SBX_EINVAL;
 	if (!sb->ready)
-		return sbx_fail(sb->err, SBX_ESTATE, "guest not ready yet");
+		return sandbox_fail(sb, SBX_ESTATE, "guest not ready yet");
 	*seconds = sb->ready_seconds;
 	return SBX_OK;
 }
@@ -607,12 +651,13 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	char base[4096], path[4300];
 	sbx_sandbox *sb;
 	FILE *f;
-	int pid = 0;
+	int pid = 0, rc;
 
 	if (!id || !*id || strchr(id, '/') || !out)
 		return SBX_EINVAL;
-	if (state_dir_base(state_dir, base, sizeof(base)) != SBX_OK)
-		return SBX_EINVAL;
+	rc = state_dir_base(state_dir, base, sizeof(base));
+	if (rc != SBX_OK)
+		return rc;
 	snprintf(path, sizeof(path), "%s/%s/vmm.pid", base, id);
 	f = fopen(path, "re");
 	if (!f)
@@ -621,6 +666,11 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 		pid = 0;
 	fclose(f);
 	if (pid <= 0 || process_gone(pid))
+		return SBX_ESTATE;
+	/* The VMM's last act is its exit record: with one, the pid may already be another
+	 * process's, which stop and destroy must never signal. */
+	snprintf(path, sizeof(path), "%s/%s/exit", base, id);
+	if (access(path, F_OK) == 0)
 		return SBX_ESTATE;
 	sb = calloc(1, sizeof(*sb));
 	if (!sb || asprintf(&sb->dir, "%s/%s", base, id) < 0) {

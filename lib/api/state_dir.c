@@ -12,7 +12,8 @@
 
 #include "internal.h"
 
-static int state_dir_default(char *buf, size_t len)
+/* *shared is set for the /tmp fallback: a name any local user could have taken first. */
+static int state_dir_default(char *buf, size_t len, int *shared)
 {
 	const char *env = getenv("SANDBOX_STATE_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
 
@@ -22,14 +23,36 @@ static int state_dir_default(char *buf, size_t len)
 		return snprintf(buf, len, "/run/libsandbox");
 	if (xdg && *xdg)
 		return snprintf(buf, len, "%s/libsandbox", xdg);
+	*shared = 1;
 	return snprintf(buf, len, "/tmp/libsandbox-%u", (unsigned)geteuid());
+}
+
+/* Whether a base in /tmp is the one we made: a real directory of ours, closed to others. In
+ * anyone else's, they could swap our sandbox directory (and its agent socket) for theirs. */
+static int state_dir_private(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       (st.st_mode & 077) == 0;
+}
+
+static int state_dir_resolve(const char *base, char *buf, size_t len, int *shared)
+{
+	int n;
+
+	*shared = 0;
+	n = base ? snprintf(buf, len, "%s", base) : state_dir_default(buf, len, shared);
+	return n > 0 && (size_t)n < len ? SBX_OK : SBX_EINVAL;
 }
 
 int state_dir_base(const char *base, char *buf, size_t len)
 {
-	int n = base ? snprintf(buf, len, "%s", base) : state_dir_default(buf, len);
+	int shared, rc = state_dir_resolve(base, buf, len, &shared);
 
-	return n > 0 && (size_t)n < len ? SBX_OK : SBX_EINVAL;
+	if (rc == SBX_OK && shared && access(buf, F_OK) == 0 && !state_dir_private(buf))
+		return SBX_EPERM;
+	return rc;
 }
 
 /* mkdir -p, each component 0700 when created by us. */
@@ -51,9 +74,9 @@ static int mkdir_parents(char *path)
 int state_dir_make(const char *base, const char *id, char **dir, char *err)
 {
 	char buf[4096];
-	int n, rc;
+	int n, rc, shared;
 
-	if (state_dir_base(base, buf, sizeof(buf)) != SBX_OK)
+	if (state_dir_resolve(base, buf, sizeof(buf), &shared) != SBX_OK)
 		return sbx_fail(err, SBX_EINVAL, "state directory path too long");
 	n = (int)strlen(buf);
 	if ((size_t)n + strlen(id) + 64 >= sizeof(buf))
@@ -61,6 +84,11 @@ int state_dir_make(const char *base, const char *id, char **dir, char *err)
 	rc = mkdir_parents(buf);
 	if (rc < 0)
 		return sbx_fail(err, SBX_EIO, "state directory %s: %s", buf, strerror(-rc));
+	if (shared && !state_dir_private(buf))
+		return sbx_fail(err, SBX_EPERM,
+				"state directory %s is not a mode-0700 directory of ours; set "
+				"SANDBOX_STATE_DIR or XDG_RUNTIME_DIR",
+				buf);
 	snprintf(buf + n, sizeof(buf) - (size_t)n, "/%s", id);
 	if (mkdir(buf, 0700) < 0)
 		return sbx_fail(err, SBX_EIO, "sandbox directory %s: %s", buf, strerror(errno));

@@ -2,7 +2,8 @@
 #pragma once
 #include <stddef.h>
 
-/* The base directory: base itself, or the default described below. SBX_OK or SBX_EINVAL. */
+/* The base directory: base itself, or the default described below. SBX_OK, SBX_EINVAL (too
+ * long), or SBX_EPERM (the /tmp fallback exists but is not a private directory of ours). */
 int state_dir_base(const char *base, char *buf, size_t len);
 /* Creates <base>/<id> (mode 0700, base created if missing). base NULL: $SANDBOX_STATE_DIR, else
  * /run/libsandbox for root, else $XDG_RUNTIME_DIR/libsandbox, else /tmp/libsandbox-<uid>.

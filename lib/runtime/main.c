@@ -28,13 +28,17 @@ static struct {
 	const char *state_dir;
 } control = { -1, PTHREAD_MUTEX_INITIALIZER, NULL };
 
-static void control_send(json_t *msg)
+/* 0, or -errno when the message could not be sent (the library is gone). */
+static int control_send(json_t *msg)
 {
+	int rc = -ENOMEM;
+
 	pthread_mutex_lock(&control.lock);
 	if (msg)
-		jsonl_write(control.fd, msg);
+		rc = jsonl_write(control.fd, msg);
 	pthread_mutex_unlock(&control.lock);
 	json_decref(msg);
+	return rc;
 }
 
 /* Reports a failure before the guest ran and exits. code is an SBX error name. */
@@ -188,6 +192,9 @@ int main(int argc, char **argv)
 		fail(errno_to_code(-rc), err);
 	if (machine_start(&m, err, sizeof(err)) < 0)
 		fail("EVMM", err);
-	control_send(json_pack("{s:s, s:i}", "event", "started", "pid", (int)getpid()));
+	/* A creator that gave up waiting has removed the sandbox: a detached VMM must not live on
+	 * without its directory, unseen. */
+	if (control_send(json_pack("{s:s, s:i}", "event", "started", "pid", (int)getpid())) < 0)
+		machine_stop(&m, "stopped", "the creator left before the start was reported");
 	control_loop(&m, &reader, &term, cfg.detached);
 }

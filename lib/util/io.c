@@ -25,8 +25,8 @@ ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline)
 		ssize_t n;
 		int ready;
 
-		/* A deadline that has come still gets one look (poll with 0, as for timeout 0): what
-		 * is already readable is read, never waited for. */
+		/* A deadline that has come still gets one look (poll with 0, as for timeout 0):
+		 * what is already readable is read, never waited for. */
 		if (deadline >= 0 && wait < 0)
 			wait = 0;
 		ready = poll(&p, 1, (int)wait);
