@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sandbox.h>
+#include "stats.h"
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -32,13 +33,6 @@ struct sample {
 	long rss_kib;
 };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* RssAnon + RssFile of pid in KiB: the process's own memory, not the guest's shared RAM. */
 static long rss_without_guest(int pid)
 {
@@ -57,27 +51,15 @@ static long rss_without_guest(int pid)
 	return total;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int boot_ours(sbx_config *cfg, struct sample *s)
 {
 	sbx_sandbox *sb = NULL;
-	double t0 = now();
+	double t0 = bench_now();
 	int rc = sbx_sandbox_create(cfg, &sb);
 
 	if (rc == SBX_OK)
 		rc = sbx_sandbox_wait_ready(sb, BOOT_TIMEOUT_MS);
-	s->seconds = now() - t0;
+	s->seconds = bench_now() - t0;
 	if (rc == SBX_OK)
 		s->rss_kib = rss_without_guest(sbx_sandbox_vmm_pid(sb));
 	else
@@ -92,9 +74,9 @@ static int wait_marker(int fd, int timeout_ms)
 {
 	static char buf[1 << 16];
 	size_t len = 0;
-	double deadline = now() + timeout_ms / 1000.0;
+	double deadline = bench_now() + timeout_ms / 1000.0;
 
-	while (now() < deadline) {
+	while (bench_now() < deadline) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		ssize_t n;
 		if (poll(&p, 1, 100) <= 0)
@@ -139,7 +121,7 @@ static int boot_qemu(const char *qemu, const char *kernel, const char *initramfs
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	t0 = now();
+	t0 = bench_now();
 	rc = posix_spawn(&pid, qemu, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
@@ -148,7 +130,7 @@ static int boot_qemu(const char *qemu, const char *kernel, const char *initramfs
 		return -rc;
 	}
 	rc = wait_marker(pipefd[0], BOOT_TIMEOUT_MS);
-	s->seconds = now() - t0;
+	s->seconds = bench_now() - t0;
 	s->rss_kib = rss_without_guest(pid);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -202,11 +184,11 @@ int main(int argc, char **argv)
 		ours_rss[i] = (double)a.rss_kib;
 		theirs_rss[i] = (double)b.rss_kib;
 	}
-	double mo = median(ours, rounds), mt = median(theirs, rounds);
+	double mo = bench_median(ours, rounds), mt = bench_median(theirs, rounds);
 	printf("cold boot to ready, median of %d: libsandbox %.3f s, qemu microvm %.3f s, ratio "
 	       "%.2f\n", rounds, mo, mt, mo / mt);
 	printf("VMM RSS without guest RAM, median: libsandbox %.0f KiB, qemu microvm %.0f KiB\n",
-	       median(ours_rss, rounds), median(theirs_rss, rounds));
+	       bench_median(ours_rss, rounds), bench_median(theirs_rss, rounds));
 	sbx_free(cmdline);
 	sbx_config_free(cfg);
 	return 0;

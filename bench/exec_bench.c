@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sandbox.h>
+#include "stats.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,25 +16,6 @@
 
 #define READY_TIMEOUT_MS 300000
 #define FILE_ROUNDS 3
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static sbx_config *bench_config(void)
 {
@@ -56,12 +38,12 @@ static sbx_config *bench_config(void)
 static sbx_sandbox *boot(sbx_config *cfg, double *seconds)
 {
 	sbx_sandbox *sb = NULL;
-	double t0 = now();
+	double t0 = bench_now();
 	int rc = sbx_sandbox_create(cfg, &sb);
 
 	if (rc == SBX_OK)
 		rc = sbx_sandbox_wait_ready(sb, READY_TIMEOUT_MS);
-	*seconds = now() - t0;
+	*seconds = bench_now() - t0;
 	if (rc != SBX_OK) {
 		fprintf(stderr, "boot: %s: %s %s\n", sbx_err_name(rc), sbx_config_last_error(cfg),
 			sb ? sbx_sandbox_last_error(sb) : "");
@@ -83,16 +65,16 @@ static void file_throughput(sbx_sandbox *sb, unsigned mib, double *write_mbs, do
 		if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block))
 			exit(1);
 	lseek(fd, 0, SEEK_SET);
-	t0 = now();
+	t0 = bench_now();
 	if (sbx_file_write_fd(sb, "/tmp/bench.bin", fd, 0644) != SBX_OK)
 		exit(1);
-	*write_mbs = mib * 1.048576 / (now() - t0);
+	*write_mbs = mib * 1.048576 / (bench_now() - t0);
 	ftruncate(fd, 0);
 	lseek(fd, 0, SEEK_SET);
-	t0 = now();
+	t0 = bench_now();
 	if (sbx_file_read_fd(sb, "/tmp/bench.bin", fd) != SBX_OK)
 		exit(1);
-	*read_mbs = mib * 1.048576 / (now() - t0);
+	*read_mbs = mib * 1.048576 / (bench_now() - t0);
 	close(fd);
 	unlink(path);
 }
@@ -130,22 +112,22 @@ int main(int argc, char **argv)
 	sbx_exec_opts_set_argv(o, true_argv);
 	for (int i = 0; i < execs; i++) {
 		sbx_exec_result *r = NULL;
-		double t0 = now();
+		double t0 = bench_now();
 		if (sbx_exec(sb, o, &r) != SBX_OK || sbx_exec_result_exit_code(r) != 0) {
 			fprintf(stderr, "exec true failed: %s\n", sbx_sandbox_last_error(sb));
 			return 1;
 		}
-		rtt[i] = now() - t0;
+		rtt[i] = bench_now() - t0;
 		sbx_exec_result_free(r);
 	}
 	for (int i = 0; i < FILE_ROUNDS; i++)
 		file_throughput(sb, mib, &wr[i], &rd[i]);
-	double boot_med = median(boot_s, boots), rtt_med = median(rtt, execs);
+	double boot_med = bench_median(boot_s, boots), rtt_med = bench_median(rtt, execs);
 	printf("cold boot to ready agent, median of %d: %.3f s\n", boots, boot_med);
 	printf("exec true round trip, median of %d: %.2f ms (%.5f of a cold boot)\n", execs,
 	       rtt_med * 1e3, rtt_med / boot_med);
 	printf("file write %u MiB, median of %d: %.1f MB/s; read: %.1f MB/s\n", mib, FILE_ROUNDS,
-	       median(wr, FILE_ROUNDS), median(rd, FILE_ROUNDS));
+	       bench_median(wr, FILE_ROUNDS), bench_median(rd, FILE_ROUNDS));
 	sbx_sandbox_destroy(sb);
 	sbx_exec_opts_free(o);
 	sbx_config_free(cfg);

@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console_line.h"
+
 #define PREFIX "sandbox-init: "
 #define NEWROOT "/newroot"
 #define MODULES_DIR "/lib/modules"
@@ -72,19 +74,11 @@ struct agent {
  * command's output mid-line. */
 static void say(const char *fmt, ...)
 {
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf), PREFIX);
 	va_list ap;
 
 	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	console_line(PREFIX, fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(STDOUT_FILENO, buf, (size_t)n) < 0) {
-		/* Nowhere else to report to. */
-	}
 }
 
 static _Noreturn void power_off(void)

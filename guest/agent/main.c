@@ -10,6 +10,7 @@
  * It reports on stdout (the guest console) only that it is listening, and fatal errors. */
 #define _GNU_SOURCE
 #include "agent.h"
+#include "console_line.h"
 #include "proc.h"
 
 #include <errno.h>
@@ -41,19 +42,11 @@ static int conn_count;
 /* One write per line, so it never interleaves with the console's other writers mid-line. */
 static void say(const char *fmt, ...)
 {
-	char buf[512];
-	int n = snprintf(buf, sizeof(buf), AGENT_NAME ": ");
 	va_list ap;
 
 	va_start(ap, fmt);
-	n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	console_line(AGENT_NAME ": ", fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(buf) - 2)
-		n = (int)sizeof(buf) - 2;
-	buf[n++] = '\n';
-	if (write(STDOUT_FILENO, buf, (size_t)n) < 0) {
-		/* Nowhere else to report to. */
-	}
 }
 
 static int listen_vsock(void)

@@ -129,29 +129,6 @@ static void blk_reset(void *dev)
 	b->t = NULL;
 }
 
-/* dst gets the part [off, off+len) of the segments src[0..n); the caller checked that it exists.
- * Returns the number of iovecs. */
-static unsigned blk_iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,
-			      struct iovec *dst)
-{
-	unsigned out = 0;
-
-	for (unsigned i = 0; i < n && len > 0; i++) {
-		uint64_t chunk;
-
-		if (off >= src[i].iov_len) {
-			off -= src[i].iov_len;
-			continue;
-		}
-		chunk = src[i].iov_len - off < len ? src[i].iov_len - off : len;
-		dst[out].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[out++].iov_len = chunk;
-		len -= chunk;
-		off = 0;
-	}
-	return out;
-}
-
 /* Transfers all of iov at file offset off, resuming after short transfers. *done counts the bytes
  * moved even on failure. Consumes iov. */
 static int blk_io(int fd, struct iovec *iov, unsigned n, uint64_t off, int is_write, uint64_t *done)
@@ -200,7 +177,7 @@ static uint8_t blk_read(struct virtio_blk *b, const struct virtq_req *r, uint64_
 
 	if (!blk_range_ok(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	n = blk_iov_slice(r->iov + r->n_out, r->n_in, 0, len, b->data);
+	n = virtq_iov_slice(r->iov + r->n_out, r->n_in, 0, len, b->data);
 	if (blk_io(b->fd, b->data, n, sector * VIRTIO_BLK_SECTOR_SIZE, 0, written) < 0)
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
@@ -215,7 +192,7 @@ static uint8_t blk_write(struct virtio_blk *b, const struct virtq_req *r, uint64
 	if (b->read_only || !blk_range_ok(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
 	/* The data may start inside the header's segment. */
-	n = blk_iov_slice(r->iov, r->n_out, hdr, len, b->data);
+	n = virtq_iov_slice(r->iov, r->n_out, hdr, len, b->data);
 	if (blk_io(b->fd, b->data, n, sector * VIRTIO_BLK_SECTOR_SIZE, 1, &done) < 0)
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;

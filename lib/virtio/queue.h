@@ -49,6 +49,11 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* Whether the driver wants an interrupt now (honours VRING_AVAIL_F_NO_INTERRUPT). */
 int virtq_should_notify(const struct virtq *q);
 
+/* dst gets the part [off, off+len) of the segments src[0..n), as far as they reach. Returns the
+ * number of iovecs written (at most n). Devices use it to pass guest buffers to preadv/writev. */
+unsigned virtq_iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
+			 struct iovec *dst);
+
 /* Copy helpers over a request's segments, bounded by the segments' lengths: read copies from the
  * readable segments, write into the writable ones; offset counts from the first segment of that
  * kind. Return the number of bytes copied. */

@@ -195,7 +195,7 @@ int vsock_host_send(struct vsock *v, struct vsock_conn *c, const struct virtq_re
 	if (!c->buf_len && c->writable) {
 		ssize_t w;
 
-		n = vsock_iov_slice(r->iov, r->n_out, VSOCK_HDR_SIZE, len, v->iov);
+		n = virtq_iov_slice(r->iov, r->n_out, VSOCK_HDR_SIZE, len, v->iov);
 		w = vsock_host_sendv(c->fd, v->iov, n);
 		if (w < 0 && errno != EAGAIN) {
 			c->fwd_cnt += len;
@@ -208,7 +208,7 @@ int vsock_host_send(struct vsock *v, struct vsock_conn *c, const struct virtq_re
 		c->fwd_cnt += (uint32_t)done;
 	}
 	if (done < len) {
-		n = vsock_iov_slice(r->iov, r->n_out, VSOCK_HDR_SIZE + done, len - done, v->iov);
+		n = virtq_iov_slice(r->iov, r->n_out, VSOCK_HDR_SIZE + done, len - done, v->iov);
 		if (vsock_conn_buf_put(c, v->iov, n, len - done) < 0)
 			return -ENOMEM;
 	}
@@ -227,7 +227,7 @@ uint32_t vsock_host_recv(struct vsock *v, struct vsock_conn *c, const struct vir
 		want = VSOCK_MAX_PAYLOAD;
 	if (want > room)
 		want = (uint32_t)room;
-	n = vsock_iov_slice(r->iov + r->n_out, r->n_in, VSOCK_HDR_SIZE, want, v->iov);
+	n = virtq_iov_slice(r->iov + r->n_out, r->n_in, VSOCK_HDR_SIZE, want, v->iov);
 	do
 		got = readv(c->fd, v->iov, (int)n);
 	while (got < 0 && errno == EINTR);

@@ -89,24 +89,3 @@ void vsock_pkt_write(const struct virtq_req *r, const struct vsock_pkt *p)
 
 	virtq_req_write(r, 0, &h, sizeof(h));
 }
-
-unsigned vsock_iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
-			 struct iovec *dst)
-{
-	unsigned out = 0;
-
-	for (unsigned i = 0; i < n && len > 0; i++) {
-		size_t chunk;
-
-		if (off >= src[i].iov_len) {
-			off -= src[i].iov_len;
-			continue;
-		}
-		chunk = src[i].iov_len - off < len ? src[i].iov_len - off : len;
-		dst[out].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[out++].iov_len = chunk;
-		len -= chunk;
-		off = 0;
-	}
-	return out;
-}

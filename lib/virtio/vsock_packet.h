@@ -64,7 +64,3 @@ enum vsock_drop vsock_pkt_parse(const struct virtq_req *r, uint64_t guest_cid,
 /* Writes p at the start of the request's writable segments (the caller checked in_len). */
 void vsock_pkt_write(const struct virtq_req *r, const struct vsock_pkt *p);
 
-/* dst gets the bytes [off, off+len) of the segments src[0..n), which the caller knows exist.
- * Returns the number of iovecs used (at most n). */
-unsigned vsock_iov_slice(const struct iovec *src, unsigned n, size_t off, size_t len,
-			 struct iovec *dst);
