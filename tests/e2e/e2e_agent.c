@@ -92,6 +92,19 @@ static void test_basics(void)
 	CHECK(len == sizeof(bin) - 1 && memcmp(out, bin, len) == 0);
 	sbx_exec_result_free(r);
 
+	/* user, cwd and env reach the command. */
+	{
+		sbx_exec_opts *o = sbx_exec_opts_new();
+		sbx_exec_opts_set_shell(o, "echo $(id -u) $(pwd) $GREETING");
+		sbx_exec_opts_set_user(o, "nobody");
+		sbx_exec_opts_set_cwd(o, "/tmp");
+		sbx_exec_opts_add_env(o, "GREETING", "hi there");
+		CHECK_EQ(sbx_exec(sb, o, &r), SBX_OK);
+		CHECK(r && strcmp(sbx_exec_result_stdout(r, NULL), "65534 /tmp hi there\n") == 0);
+		sbx_exec_result_free(r);
+		sbx_exec_opts_free(o);
+	}
+
 	/* argv form: no shell involved; a missing program is an error, not an exit code. */
 	{
 		const char *argv[] = { "printf", "%s|", "a b", "c", NULL }, *missing[] = {
