@@ -188,7 +188,10 @@ void op_read(struct conn *c)
 
 	if (arg_string(c, "path", 1, &path) < 0)
 		return;
-	fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	/* Non-blocking: a FIFO without a writer would block the open, and one whose writer stays
+	 * silent each read, with nothing to notice the client leaving. Regular files ignore it;
+	 * a FIFO or device with nothing to give ends the read with EAGAIN. */
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		reply_errno(c, errno, "open", path);
 		return;

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "console_line.h"
 #include "proc.h"
+#include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,6 +207,7 @@ int main(int argc, char **argv)
 	/* Modes in requests are taken as given; children get the usual 022 back (spawn.c). */
 	umask(0);
 	json_object_seed(0);
+	spawn_init();
 	rc = proc_init();
 	if (rc < 0) {
 		say("error: watchdog thread: %s", strerror(-rc));

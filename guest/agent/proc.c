@@ -38,10 +38,15 @@ static int proc_nbackground;
 
 static int group_kill(pid_t pid, int sig)
 {
-	/* Before its own setpgid the child is not yet a group leader: signal it alone. */
-	if (kill(-pid, sig) == 0 || (errno == ESRCH && kill(pid, sig) == 0))
-		return 0;
-	return -errno;
+	int rc = kill(-pid, sig) == 0 ? 0 : -errno;
+
+	/* Before its own setpgid the child is not yet a group leader: signal it alone. And the
+	 * leader may have moved itself to another group of the session (setpgid), leaving the
+	 * rest behind: a SIGKILL (timeout, client gone) must still end it, or its connection waits
+	 * for it forever. It is unreaped, so the pid is still ours. */
+	if ((rc == -ESRCH || sig == SIGKILL) && kill(pid, sig) == 0)
+		rc = 0;
+	return rc;
 }
 
 static void proc_link(struct proc *p)
@@ -285,7 +290,9 @@ int proc_wait(pid_t pid, int64_t timeout_ms, int client_fd, struct proc_status *
 
 	pthread_mutex_lock(&proc_lock);
 	p->waiters--;
-	if (rc == 0) {
+	if (rc == 0 && p->collected) {
+		rc = -ESRCH; /* a concurrent wait reported it first */
+	} else if (rc == 0) {
 		out->status = p->status;
 		out->timed_out = p->timed_out;
 		out->duration_ms = p->end_ms - p->start_ms;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,6 +40,22 @@ const char *spawn_step_name(enum spawn_step step)
 		return "fork for";
 	}
 	return "spawn";
+}
+
+static struct rlimit spawn_nofile; /* the limit the agent started with; rlim_cur 0: unknown */
+
+void spawn_init(void)
+{
+	struct rlimit raised;
+
+	if (getrlimit(RLIMIT_NOFILE, &spawn_nofile) < 0) {
+		spawn_nofile.rlim_cur = 0;
+		return;
+	}
+	raised = spawn_nofile;
+	raised.rlim_cur = raised.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &raised) < 0)
+		spawn_nofile.rlim_cur = 0; /* unchanged: nothing to give back */
 }
 
 static _Noreturn void child_fail(int report, enum spawn_step step, int err)
@@ -132,6 +149,10 @@ static _Noreturn void spawn_child(const struct spawn_args *a, int report)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(022);
+	/* A plain system call (limits are per process): programs that select() or close every fd
+	 * up to the limit expect the usual one. */
+	if (spawn_nofile.rlim_cur)
+		setrlimit(RLIMIT_NOFILE, &spawn_nofile);
 	for (char *const *p = a->candidates; *p; p++) {
 		execve(*p, a->argv, a->envp);
 		err = errno;

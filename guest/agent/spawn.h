@@ -34,6 +34,10 @@ struct spawn_failure {
 	int err;
 };
 
+/* Raises the agent's own descriptor limit (soft to hard): up to AGENT_MAX_CONNS connections
+ * with a few descriptors each, and an eventfd per background process, exceed the usual 1024.
+ * Children get the limit they would have had back. Call once, before any spawn_process. */
+void spawn_init(void);
 /* 0 with *pid set once the child has exec'd (it leads a new process group whose id is its pid),
  * or -errno with *why saying which step failed (the child is reaped). */
 int spawn_process(const struct spawn_args *a, pid_t *pid, struct spawn_failure *why);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,10 @@
 #define MMIO_DEV_GSI_BASE 16
 
 #define READY_MARKER "sandbox-init: ready"
+/* The guest decides how much it prints: past this the console log takes no more, so a guest
+ * cannot fill the host's disk, nor the memory of sbx_sandbox_console, which reads it whole. */
+#define CONSOLE_LOG_MAX (16ULL << 20)
+#define CONSOLE_LOG_CUT "\n[sandbox-vmm: console log full, further output dropped]\n"
 
 static double now_seconds(void)
 {
@@ -61,20 +66,37 @@ static void machine_on_power(void *ctx, int event)
 		     event == POWER_EVENT_OFF ? "ACPI power-off" : "the guest reset the machine");
 }
 
-/* Console bytes go to the log; the first line starting with the init's ready marker is the
- * guest's "up" signal. */
-static void machine_on_console(void *ctx, const uint8_t *buf, size_t len)
+static void machine_console_write(int fd, const uint8_t *buf, size_t len)
 {
-	struct machine *m = ctx;
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = write(m->console_fd, buf + off, len - off);
+		ssize_t n = write(fd, buf + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break; /* a full disk loses console text, never the guest */
 		off += (size_t)n;
+	}
+}
+
+/* Console bytes go to the log, up to CONSOLE_LOG_MAX; the first line starting with the init's
+ * ready marker is the guest's "up" signal, whether or not the log still takes it. */
+static void machine_on_console(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct machine *m = ctx;
+	struct stat st;
+
+	/* Only a regular file grows; a pipe or a terminal takes whatever it is given. */
+	if (fstat(m->console_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		machine_console_write(m->console_fd, buf, len);
+	} else if ((uint64_t)st.st_size < CONSOLE_LOG_MAX) {
+		uint64_t room = CONSOLE_LOG_MAX - (uint64_t)st.st_size;
+
+		machine_console_write(m->console_fd, buf, len < room ? len : (size_t)room);
+		if (len >= room)
+			machine_console_write(m->console_fd, (const uint8_t *)CONSOLE_LOG_CUT,
+					      sizeof(CONSOLE_LOG_CUT) - 1);
 	}
 	for (size_t i = 0; i < len && !m->ready_reported; i++) {
 		if (buf[i] == '\n') {
