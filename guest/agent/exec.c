@@ -461,18 +461,26 @@ static void wait_exit(int pidfd)
 		;
 }
 
-static void exec_foreground(struct conn *c, struct exec_req *r)
+/* What both kinds of exec hand to spawn; a background one also names its output files. */
+static struct spawn_args exec_spawn_args(const struct exec_req *r)
 {
-	struct fg s = {.c = c, .out = -1, .err = -1, .in = -1, .client_ok = 1};
-	struct spawn_failure why;
-	struct fg_pipes p;
-	struct spawn_args a = {
+	return (struct spawn_args){
 	    .argv = (char *const *)r->argv,
 	    .envp = r->envp,
 	    .candidates = r->candidates,
 	    .cwd = r->cwd,
 	    .user = r->has_user ? &r->user : NULL,
+	    .stdout_path = r->background ? r->stdout_path : NULL,
+	    .stderr_path = r->background ? r->stderr_path : NULL,
 	};
+}
+
+static void exec_foreground(struct conn *c, struct exec_req *r)
+{
+	struct fg s = {.c = c, .out = -1, .err = -1, .in = -1, .client_ok = 1};
+	struct spawn_failure why;
+	struct fg_pipes p;
+	struct spawn_args a = exec_spawn_args(r);
 	int64_t start, end;
 	struct proc *proc;
 	int pidfd = -1, status = 0, exited, timed_out, rc;
@@ -544,15 +552,7 @@ out:
 static void exec_background(struct conn *c, struct exec_req *r)
 {
 	struct spawn_failure why;
-	struct spawn_args a = {
-	    .argv = (char *const *)r->argv,
-	    .envp = r->envp,
-	    .candidates = r->candidates,
-	    .cwd = r->cwd,
-	    .user = r->has_user ? &r->user : NULL,
-	    .stdout_path = r->stdout_path,
-	    .stderr_path = r->stderr_path,
-	};
+	struct spawn_args a = exec_spawn_args(r);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC), rc, status;
 	int64_t start = agent_now_ms();
 	pid_t pid;
