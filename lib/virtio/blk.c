@@ -251,11 +251,7 @@ static void blk_queue_notify(void *dev, unsigned qi)
 
 	if (!q)
 		return;
-	while ((ret = virtq_pop(q, &b->req)) != 0) {
-		if (ret == -EIO) {
-			virtio_mmio_set_needs_reset(b->t);
-			break;
-		}
+	while ((ret = virtio_mmio_pop(b->t, q, &b->req)) != 0) {
 		/* A rejected chain (-EINVAL) was already completed by virtq_pop. */
 		if (ret > 0)
 			virtq_push(q, b->req.head, blk_serve(b, &b->req));

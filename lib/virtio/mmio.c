@@ -2,6 +2,7 @@
 #include "mmio.h"
 
 #include <endian.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -330,4 +331,15 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t)
 	pthread_mutex_lock(&t->lock);
 	mmio_needs_reset(t);
 	pthread_mutex_unlock(&t->lock);
+}
+
+int virtio_mmio_pop(struct virtio_mmio *t, struct virtq *q, struct virtq_req *r)
+{
+	int ret = virtq_pop(q, r);
+
+	if (ret == -EIO) {
+		virtio_mmio_set_needs_reset(t);
+		return 0;
+	}
+	return ret;
 }

@@ -68,3 +68,7 @@ void virtio_mmio_notify_config(struct virtio_mmio *t);
 /* Device hit an error it cannot recover from (e.g. a broken avail index): set
  * DEVICE_NEEDS_RESET and raise the config interrupt so the driver resets it. */
 void virtio_mmio_set_needs_reset(struct virtio_mmio *t);
+/* virtq_pop for a device of this transport: a broken ring (-EIO) marks the device as needing a
+ * reset and reads as empty, so device loops only tell requests (1), rejected chains (-EINVAL,
+ * already completed) and the end (0) apart. */
+int virtio_mmio_pop(struct virtio_mmio *t, struct virtq *q, struct virtq_req *r);

@@ -310,13 +310,9 @@ static int vsock_tx_process(struct vsock *v)
 			blocked = 1;
 			break;
 		}
-		ret = virtq_pop(q, &v->tx_req);
+		ret = virtio_mmio_pop(v->t, q, &v->tx_req);
 		if (ret == 0)
 			break;
-		if (ret == -EIO) {
-			virtio_mmio_set_needs_reset(v->t);
-			break;
-		}
 		/* A rejected chain (-EINVAL) was already completed by virtq_pop. */
 		if (ret > 0) {
 			vsock_tx_packet(v, &v->tx_req);
@@ -417,14 +413,10 @@ static void vsock_rx_fill(struct vsock *v)
 		uint32_t used;
 
 		if (!v->rx_held) {
-			int ret = virtq_pop(q, r);
+			int ret = virtio_mmio_pop(v->t, q, r);
 
 			if (ret == 0)
 				break;
-			if (ret == -EIO) {
-				virtio_mmio_set_needs_reset(v->t);
-				break;
-			}
 			pushed = 1;
 			if (ret < 0)
 				continue;
@@ -461,14 +453,10 @@ static void vsock_event_fill(struct vsock *v)
 	int pushed = 0;
 
 	while (q && v->event_pending) {
-		int ret = virtq_pop(q, &v->ev_req);
+		int ret = virtio_mmio_pop(v->t, q, &v->ev_req);
 
 		if (ret == 0)
 			break;
-		if (ret == -EIO) {
-			virtio_mmio_set_needs_reset(v->t);
-			break;
-		}
 		pushed = 1;
 		if (ret < 0)
 			continue;
