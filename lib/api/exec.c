@@ -26,15 +26,10 @@ struct sbx_exec_opts {
 	int capture;
 };
 
-struct out_buf {
-	char *data;
-	size_t len, cap;
-};
-
 struct sbx_exec_result {
 	int exit_code, signal, timed_out;
 	double duration;
-	struct out_buf out, err;
+	struct sbx_buf out, err;
 };
 
 sbx_exec_opts *sbx_exec_opts_new(void)
@@ -169,25 +164,6 @@ static int exec_wait_ms(unsigned timeout_ms)
 	return timeout_ms == 0 ? -1 : ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-static int out_append(struct out_buf *b, const uint8_t *data, size_t len)
-{
-	if (b->len + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-		while (cap < b->len + len + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p)
-			return SBX_ENOMEM;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = 0;
-	return SBX_OK;
-}
-
 /* Feeds stdin on its own thread, so a command that writes a lot before reading its input
  * cannot deadlock against us. */
 struct stdin_feed {
@@ -239,7 +215,7 @@ static int exec_collect(struct agent_call *c, const sbx_exec_opts *o, sbx_exec_r
 			if (o->fn && f.len)
 				o->fn(o->user, stream, (const char *)f.payload, f.len);
 			if (o->capture &&
-			    out_append(stream == SBX_STDOUT ? &r->out : &r->err, f.payload, f.len))
+			    sbx_buf_append(stream == SBX_STDOUT ? &r->out : &r->err, f.payload, f.len))
 				return sbx_fail(err, SBX_ENOMEM, "out of memory for output");
 			continue;
 		}
@@ -343,7 +319,7 @@ double sbx_exec_result_duration(const sbx_exec_result *r)
 	return r ? r->duration : 0;
 }
 
-static const char *out_view(const struct out_buf *b, size_t *len)
+static const char *out_view(const struct sbx_buf *b, size_t *len)
 {
 	if (len)
 		*len = b->len;
@@ -352,13 +328,13 @@ static const char *out_view(const struct out_buf *b, size_t *len)
 
 const char *sbx_exec_result_stdout(const sbx_exec_result *r, size_t *len)
 {
-	static const struct out_buf empty;
+	static const struct sbx_buf empty;
 	return out_view(r ? &r->out : &empty, len);
 }
 
 const char *sbx_exec_result_stderr(const sbx_exec_result *r, size_t *len)
 {
-	static const struct out_buf empty;
+	static const struct sbx_buf empty;
 	return out_view(r ? &r->err : &empty, len);
 }
 

@@ -97,8 +97,7 @@ int sbx_file_write(sbx_sandbox *sb, const char *path, const void *data, size_t l
 /* Where read bytes go: a host fd, or a growing buffer. */
 struct sink {
 	int fd;
-	uint8_t *buf;
-	size_t len, cap;
+	struct sbx_buf buf;
 };
 
 /* write() to the caller's fd without ever raising SIGPIPE in the caller: send(MSG_NOSIGNAL) on
@@ -141,20 +140,7 @@ static int sink_write(struct sink *s, const uint8_t *data, size_t len)
 		}
 		return 0;
 	}
-	if (s->len + len + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 65536;
-		uint8_t *p;
-		while (cap < s->len + len + 1)
-			cap *= 2;
-		if (!(p = realloc(s->buf, cap)))
-			return -ENOMEM;
-		s->buf = p;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, len);
-	s->len += len;
-	s->buf[s->len] = 0;
-	return 0;
+	return sbx_buf_append(&s->buf, data, len) == SBX_OK ? 0 : -ENOMEM;
 }
 
 static int file_read(sbx_sandbox *sb, const char *path, struct sink *dst)
@@ -216,15 +202,15 @@ int sbx_file_read(sbx_sandbox *sb, const char *path, void **data, size_t *len)
 	if (!data)
 		return SBX_EINVAL;
 	rc = file_read(sb, path, &s);
-	if (rc == SBX_OK && !s.buf && sink_write(&s, (const uint8_t *)"", 0) < 0)
-		rc = SBX_ENOMEM; /* an empty file still gets a NUL-terminated buffer */
+	if (rc == SBX_OK) /* an empty file still gets a NUL-terminated buffer */
+		rc = sbx_buf_append(&s.buf, NULL, 0);
 	if (rc != SBX_OK) {
-		free(s.buf);
+		free(s.buf.data);
 		return rc;
 	}
-	*data = s.buf;
+	*data = s.buf.data;
 	if (len)
-		*len = s.len;
+		*len = s.buf.len;
 	return SBX_OK;
 }
 

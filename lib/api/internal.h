@@ -44,6 +44,15 @@ struct sbx_sandbox {
 	char err[SBX_ERRMSG_MAX];
 };
 
+/* A growing byte buffer, always NUL-terminated past its data (output, whole-file reads). */
+struct sbx_buf {
+	char *data;
+	size_t len, cap;
+};
+
+/* Appends len bytes (none: just makes sure data exists). SBX_OK or SBX_ENOMEM. */
+int sbx_buf_append(struct sbx_buf *b, const void *data, size_t len);
+
 /* Records code and message as the sandbox's last error (thread-safe); returns code. */
 int sandbox_error(sbx_sandbox *sb, int code, const char *message);
 

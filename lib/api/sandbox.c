@@ -179,10 +179,24 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 	return SBX_OK;
 }
 
-static int exit_reason_from_name(const char *name);
+static int exit_reason_from_name(const char *name)
+{
+	static const struct {
+		const char *name;
+		int reason;
+	} map[] = { { "poweroff", SBX_EXIT_POWEROFF },
+		    { "reboot", SBX_EXIT_REBOOT },
+		    { "stopped", SBX_EXIT_STOPPED },
+		    { "crash", SBX_EXIT_CRASH } };
 
-/* Sets the sandbox's last error under its lock, as sandbox_error does (exec and file calls on
- * other threads write it too). Formatted aside first: an argument may point into sb->err. */
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].name, name) == 0)
+			return map[i].reason;
+	return SBX_EXIT_CRASH;
+}
+
+/* Sets the sandbox's last error under its lock (exec and file calls on other threads write it
+ * too). Formatted aside first: an argument may point into sb->err. */
 static __attribute__((format(printf, 3, 4))) int sandbox_fail(sbx_sandbox *sb, int code,
 							      const char *fmt, ...)
 {
@@ -245,22 +259,6 @@ static void sandbox_reap(sbx_sandbox *sb)
 	sb->pid = 0;
 	if (sb->exit_reason == SBX_EXIT_NONE)
 		sb->exit_reason = exit_record_reason(sb);
-}
-
-static int exit_reason_from_name(const char *name)
-{
-	static const struct {
-		const char *name;
-		int reason;
-	} map[] = { { "poweroff", SBX_EXIT_POWEROFF },
-		    { "reboot", SBX_EXIT_REBOOT },
-		    { "stopped", SBX_EXIT_STOPPED },
-		    { "crash", SBX_EXIT_CRASH } };
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].name, name) == 0)
-			return map[i].reason;
-	return SBX_EXIT_CRASH;
 }
 
 /* Reads and applies one event from the VMM. Returns 1 after an event, 0 when the VMM is gone
@@ -326,10 +324,7 @@ static void sandbox_free(sbx_sandbox *sb)
 
 int sandbox_error(sbx_sandbox *sb, int code, const char *message)
 {
-	pthread_mutex_lock(&sb->err_lock);
-	snprintf(sb->err, sizeof(sb->err), "%s", message);
-	pthread_mutex_unlock(&sb->err_lock);
-	return code;
+	return sandbox_fail(sb, code, "%s", message);
 }
 
 /* A detached VMM forked away from the process we spawned: reap that one, follow the VMM by the
