@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "guest_defaults.h"
 
 static const char *const guest_modules[] = {
@@ -37,6 +38,10 @@ static void usage(FILE *f)
 		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
 		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
 		"  files ID put LOCAL REMOTE | get REMOTE LOCAL | ls PATH | rm [-r] PATH | stat PATH\n"
+		"  run-code ID [--language L] [--context C] [--timeout S] [--json] [--out-dir DIR] CODE|-\n"
+		"                              run a cell in a code interpreter context; text results\n"
+		"                              print, PNG/SVG/HTML results go to files whose paths print\n"
+		"  context ID create [--language L] [--cwd DIR] | list | restart C | destroy C\n"
 		"  destroy ID                  stop a sandbox and remove its files\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
 		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
@@ -295,7 +300,7 @@ static int cmd_create(int argc, char **argv)
 	return rc;
 }
 
-static sbx_sandbox *attach_or_complain(const char *id)
+sbx_sandbox *attach_or_complain(const char *id)
 {
 	sbx_sandbox *sb = NULL;
 	int rc = sbx_sandbox_attach(NULL, id, &sb);
@@ -305,14 +310,14 @@ static sbx_sandbox *attach_or_complain(const char *id)
 	return rc == SBX_OK ? sb : NULL;
 }
 
-static void stream_output(void *user, int stream, const char *data, size_t len)
+void stream_output(void *user, int stream, const char *data, size_t len)
 {
 	fwrite(data, 1, len, stream == SBX_STDOUT ? stdout : stderr);
 	fflush(stream == SBX_STDOUT ? stdout : stderr);
 }
 
 /* Reads all of stdin for the command (it is sent before the command's output is read). */
-static int slurp_stdin(char **data, size_t *len)
+int slurp_stdin(char **data, size_t *len)
 {
 	size_t cap = 65536;
 	char *buf = malloc(cap), *bigger;
@@ -550,6 +555,10 @@ int main(int argc, char **argv)
 		return cmd_exec(argc - 1, argv + 1);
 	if (strcmp(argv[1], "files") == 0)
 		return cmd_files(argc - 1, argv + 1);
+	if (strcmp(argv[1], "run-code") == 0)
+		return cmd_run_code(argc - 1, argv + 1);
+	if (strcmp(argv[1], "context") == 0)
+		return cmd_context(argc - 1, argv + 1);
 	if (strcmp(argv[1], "destroy") == 0)
 		return cmd_destroy(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)

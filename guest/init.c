@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "console_line.h"
+#include "util/base64.h"
 
 #define PREFIX "sandbox-init: "
 #define NEWROOT "/newroot"
@@ -160,50 +161,6 @@ static void load_modules(void)
 			load_module(line);
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes standard base64 in place (the output is never longer than the input). Padding is
- * optional; anything else outside the alphabet is an error, so a mangled command is refused
- * rather than run half-decoded. */
-static int b64_decode(char *s)
-{
-	unsigned acc = 0, bits = 0;
-	char *out = s;
-	const char *in = s;
-
-	for (; *in && *in != '='; in++) {
-		int v = b64_value((unsigned char)*in);
-
-		if (v < 0)
-			return -EINVAL;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			*out++ = (char)((acc >> bits) & 0xff);
-		}
-	}
-	while (*in == '=')
-		in++;
-	if (*in || bits >= 6)
-		return -EINVAL; /* data after padding, or a dangling 6-bit group */
-	*out = 0;
-	return 0;
-}
-
 /* Splits the command line into words in place, honouring the kernel's double quotes
  * (key="a b"), and picks out our keys. Values point into the static buffer. */
 static void parse_cmdline(struct options *o)
@@ -250,8 +207,13 @@ static void parse_cmdline(struct options *o)
 		else if (!strncmp(word, "sbx.cmd=", 8))
 			o->cmd = word + 8;
 	}
-	if (o->cmd && b64_decode(o->cmd) < 0)
-		fatal("sbx.cmd is not valid base64", EINVAL);
+	if (o->cmd) {
+		size_t len;
+
+		if (base64_decode(o->cmd, strlen(o->cmd), (unsigned char *)o->cmd, &len) < 0)
+			fatal("sbx.cmd is not valid base64", EINVAL);
+		o->cmd[len] = 0;
+	}
 }
 
 /* The disk appears asynchronously once virtio_blk has probed it. */
@@ -331,6 +293,8 @@ static void switch_root(const struct options *o)
 	mount_or_warn("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	/* Always a tmpfs: writable even on a read-only root, and gone with the sandbox. */
 	mount_or_warn("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	/* The agent's own files (code interpreter kernels, cells) live here. */
+	mount_or_warn("run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 	if (sethostname("sandbox", 7) < 0)
 		say("warning: sethostname: %s", strerror(errno));
 }

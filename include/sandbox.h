@@ -260,6 +260,88 @@ SBX_API int sbx_dir_type(const sbx_dir *d, size_t i);
 SBX_API unsigned long long sbx_dir_size(const sbx_dir *d, size_t i);
 SBX_API void sbx_dir_free(sbx_dir *d);
 
+/* ------------------------------------------------------ code interpreter */
+
+/* Cells of code run in *contexts*: interpreters inside the guest that keep their state between
+ * cells (docs/code-interpreter.md). Languages: "python", "javascript", "typescript", "bash",
+ * "go" (no state between cells: each is its own program) and "java" (jshell). Every language
+ * has a default context, created on its first cell. */
+
+typedef struct sbx_code_opts sbx_code_opts;
+typedef struct sbx_execution sbx_execution;
+/* A rich result: one value in several representations (MIME type -> bytes). */
+typedef struct sbx_result sbx_result;
+/* Receives each result as the cell produces it, on the thread that called sbx_run_code; r is
+ * valid during the call only. */
+typedef void (*sbx_result_fn)(void *user, const sbx_result *r);
+
+SBX_API sbx_code_opts *sbx_code_opts_new(void);
+SBX_API void sbx_code_opts_free(sbx_code_opts *o);
+/* The language of the default context to use (default "python"); ignored with a context. */
+SBX_API int sbx_code_opts_set_language(sbx_code_opts *o, const char *language);
+/* A context made with sbx_context_create. */
+SBX_API int sbx_code_opts_set_context(sbx_code_opts *o, const char *context_id);
+/* Interrupts the cell after timeout_ms (0: no limit); the context keeps its earlier state. */
+SBX_API int sbx_code_opts_set_timeout_ms(sbx_code_opts *o, unsigned timeout_ms);
+/* stdout and stderr as the cell writes them. */
+SBX_API int sbx_code_opts_set_output_fn(sbx_code_opts *o, sbx_output_fn fn, void *user);
+SBX_API int sbx_code_opts_set_result_fn(sbx_code_opts *o, sbx_result_fn fn, void *user);
+
+/* Runs code (UTF-8) to its end. A cell that raises is SBX_OK with the error in *out; errors are
+ * for what kept it from running: SBX_EINVAL (unknown language), SBX_ENOENT (no such context),
+ * SBX_EIO (the language's kernel could not start: the message says why, e.g. not installed),
+ * SBX_ESTATE, SBX_EGUEST, SBX_EPROTO. Free *out with sbx_execution_free. */
+SBX_API int sbx_run_code(sbx_sandbox *sb, const char *code, const sbx_code_opts *o,
+			 sbx_execution **out);
+SBX_API size_t sbx_execution_result_count(const sbx_execution *e);
+/* Result i (owned by e), or NULL. */
+SBX_API const sbx_result *sbx_execution_result(const sbx_execution *e, size_t i);
+/* All the cell's output (NUL-terminated; may contain NULs: use *len). Owned by e. */
+SBX_API const char *sbx_execution_stdout(const sbx_execution *e, size_t *len);
+SBX_API const char *sbx_execution_stderr(const sbx_execution *e, size_t *len);
+/* The cell's error (exception class name, message, traceback text); name is NULL when the cell
+ * succeeded. An interrupted cell's error is the language's (Python: KeyboardInterrupt). */
+SBX_API const char *sbx_execution_error_name(const sbx_execution *e);
+SBX_API const char *sbx_execution_error_value(const sbx_execution *e);
+SBX_API const char *sbx_execution_error_traceback(const sbx_execution *e);
+/* The cell's number in its context (1, 2, ...). */
+SBX_API int sbx_execution_count(const sbx_execution *e);
+SBX_API double sbx_execution_duration(const sbx_execution *e);
+/* 1 if the timeout interrupted the cell. */
+SBX_API int sbx_execution_timed_out(const sbx_execution *e);
+/* 1 if the context's kernel had died (or was killed) and was restarted empty for this cell. */
+SBX_API int sbx_execution_restarted(const sbx_execution *e);
+/* The id of the context the cell ran in. */
+SBX_API const char *sbx_execution_context(const sbx_execution *e);
+/* The whole execution as JSON (binary representations in base64), to free with sbx_free. */
+SBX_API int sbx_execution_to_json(const sbx_execution *e, char **json);
+SBX_API void sbx_execution_free(sbx_execution *e);
+
+/* 1 for the value of the cell's trailing expression, 0 for what it displayed (a figure). */
+SBX_API int sbx_result_is_main(const sbx_result *r);
+SBX_API size_t sbx_result_format_count(const sbx_result *r);
+/* MIME type of representation i ("text/plain", "text/html", "image/png", "image/svg+xml",
+ * "application/json", ...), or NULL. */
+SBX_API const char *sbx_result_format(const sbx_result *r, size_t i);
+/* The bytes of the representation mime (NUL-terminated for convenience), NULL if absent. */
+SBX_API const void *sbx_result_data(const sbx_result *r, const char *mime, size_t *len);
+
+/* A new context of language (NULL: python) with working directory cwd (NULL: /root). *id is
+ * its id, to free with sbx_free. Waits for the interpreter to start. */
+SBX_API int sbx_context_create(sbx_sandbox *sb, const char *language, const char *cwd,
+			       char **id);
+typedef struct sbx_contexts sbx_contexts;
+SBX_API int sbx_context_list(sbx_sandbox *sb, sbx_contexts **out);
+SBX_API size_t sbx_contexts_count(const sbx_contexts *l);
+/* Entry i's id, language and working directory (owned by l), NULL when out of range. */
+SBX_API const char *sbx_contexts_id(const sbx_contexts *l, size_t i);
+SBX_API const char *sbx_contexts_language(const sbx_contexts *l, size_t i);
+SBX_API const char *sbx_contexts_cwd(const sbx_contexts *l, size_t i);
+SBX_API void sbx_contexts_free(sbx_contexts *l);
+/* Kills the context's interpreter (ending any cell in it) and starts it afresh, empty. */
+SBX_API int sbx_context_restart(sbx_sandbox *sb, const char *id);
+SBX_API int sbx_context_destroy(sbx_sandbox *sb, const char *id);
+
 /* ---------------------------------------------------------------- guest */
 
 /* Writes an initramfs (gzip-less newc cpio) holding the project's static guest init and the

@@ -3,7 +3,7 @@
 #   1. apt-installs every build, test and guest dependency (as root);
 #   2. builds libsandbox, the VMM, the CLI and the guest init;
 #   3. prepares a guest: Debian's cloud kernel, our initramfs, a Debian rootfs with python3;
-#   4. boots a microVM that runs a Python cell and prints its console. Where this host's KVM has
+#   4. creates a microVM and runs a Python cell in it through the code interpreter. Where this host's KVM has
 #      no hardware virtualization, it runs through the emulated KVM host (tests/harness).
 # Options: --no-run skips step 4.
 set -euo pipefail
@@ -38,8 +38,16 @@ echo "setup: preparing the guest (the first rootfs build runs debootstrap: a few
 tests/e2e/prepare build/e2e build/sandbox
 
 [ "$run" = 1 ] || exit 0
-echo "setup: booting a microVM that runs a Python cell"
-cell='import sys, platform; print("hello from a microVM:", platform.release(), "python", sys.version.split()[0]); print(sum(i * i for i in range(10)))'
-tests/harness/run-e2e -w "$PWD/build" -- "$PWD/build/sandbox" boot \
-  --kernel "$PWD/build/e2e/vmlinuz" --initramfs "$PWD/build/e2e/initramfs.cpio" \
-  --rootfs "$PWD/build/e2e/rootfs.img:ro" --exec "python3 -c '$cell'" --timeout 600
+echo "setup: creating a sandbox and running a Python cell in it (code interpreter)"
+export SANDBOX_DEMO_CELL='import sys, platform
+print("hello from a microVM:", platform.release(), "python", sys.version.split()[0])
+sum(i * i for i in range(10))'
+# The state directory holds sockets: /tmp, a tmpfs in the emulated host (not the shared tree).
+tests/harness/run-e2e -w "$PWD/build" -- /bin/sh -ec '
+  export SANDBOX_STATE_DIR=/tmp/sbx-setup
+  cli='"$PWD"'/build/sandbox e2e='"$PWD"'/build/e2e
+  id=$($cli create --kernel $e2e/vmlinuz --initramfs $e2e/initramfs.cpio --rootfs $e2e/rootfs.img:ro)
+  status=0
+  $cli run-code "$id" "$SANDBOX_DEMO_CELL" || status=$?
+  $cli destroy "$id"
+  exit $status'

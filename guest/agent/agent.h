@@ -4,6 +4,7 @@
  * and errname.c. */
 #pragma once
 #include "agent/proto.h"
+#include "util/json_lossy.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -49,8 +50,6 @@ int arg_int(struct conn *c, const char *key, long long def, long long min, long 
 	    long long *out);
 /* A path for a message: at most AGENT_MSG_PATH_MAX bytes, cut on a UTF-8 boundary. */
 const char *msg_path(const char *path, char *buf, size_t len);
-/* Best-effort UTF-8: invalid bytes become U+FFFD, so any file name can travel in JSON. */
-json_t *json_string_lossy(const char *s);
 /* CLOCK_MONOTONIC and CLOCK_BOOTTIME in ms. */
 int64_t agent_now_ms(void);
 int64_t agent_uptime_ms(void);
@@ -69,3 +68,9 @@ void op_stat(struct conn *c);
 void op_remove(struct conn *c);
 void op_mkdir(struct conn *c);
 void op_rename(struct conn *c);
+/* The code interpreter (docs/code-interpreter.md). */
+void op_run_code(struct conn *c);
+void op_context_create(struct conn *c);
+void op_context_list(struct conn *c);
+void op_context_restart(struct conn *c);
+void op_context_destroy(struct conn *c);

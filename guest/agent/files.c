@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "files.h"
 #include "agent.h"
+#include "util/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,21 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Opens the temporary file for path; fills *tmp (to free). -errno on failure. */
 static int write_open_temp(const char *path, mode_t mode, int mkdirs, char **tmp)

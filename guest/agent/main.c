@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "agent.h"
 #include "console_line.h"
+#include "context.h"
 #include "proc.h"
 #include "spawn.h"
 
@@ -213,6 +214,10 @@ int main(int argc, char **argv)
 		say("error: watchdog thread: %s", strerror(-rc));
 		return 1;
 	}
+	/* Not fatal: without the kernels only the code interpreter fails (with this reason). */
+	rc = contexts_init();
+	if (rc < 0)
+		say("warning: installing the code interpreter's kernels: %s", strerror(-rc));
 	lfd = unix_path ? listen_unix(unix_path) : listen_vsock();
 	if (lfd < 0)
 		return 1;

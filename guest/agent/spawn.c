@@ -107,10 +107,18 @@ static void child_credentials(int report, const struct user *u)
 		child_fail(report, SPAWN_SETUID, errno);
 }
 
+#define SPAWN_MAX_FDS 8
+
+/* fds 0..2 from the arguments, then the extra ones as 3, 4, ... */
 static void child_stdio(int report, const struct spawn_args *a)
 {
-	int fd[3] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
+	int fd[SPAWN_MAX_FDS] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
+	int n = 3 + a->n_extra;
 
+	if (a->n_extra < 0 || n > SPAWN_MAX_FDS)
+		child_fail(report, SPAWN_STDIO, EINVAL);
+	for (int i = 0; i < a->n_extra; i++)
+		fd[3 + i] = a->extra_fds[i];
 	if (a->stdout_path && (fd[1] = child_open_output(a->stdout_path)) < 0)
 		child_fail(report, SPAWN_OPEN_STDOUT, errno);
 	if (a->stderr_path) {
@@ -121,11 +129,11 @@ static void child_stdio(int report, const struct spawn_args *a)
 		else if ((fd[2] = child_open_output(a->stderr_path)) < 0)
 			child_fail(report, SPAWN_OPEN_STDERR, errno);
 	}
-	/* Move sources out of 0..2 first so one dup2 cannot clobber another's source. */
-	for (int i = 0; i < 3; i++)
-		if (fd[i] < 3 && (fd[i] = fcntl(fd[i], F_DUPFD_CLOEXEC, 3)) < 0)
+	/* Move sources out of 0..n-1 first so one dup2 cannot clobber another's source. */
+	for (int i = 0; i < n; i++)
+		if (fd[i] < n && (fd[i] = fcntl(fd[i], F_DUPFD_CLOEXEC, n)) < 0)
 			child_fail(report, SPAWN_STDIO, errno);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++)
 		if (dup2(fd[i], i) < 0)
 			child_fail(report, SPAWN_STDIO, errno);
 }
@@ -143,9 +151,10 @@ static _Noreturn void spawn_child(const struct spawn_args *a, int report)
 	if (a->user)
 		child_credentials(report, a->user);
 	child_stdio(report, a);
-	/* The agent ignores SIGPIPE; ignored signals survive exec, and a pipeline expects the
-	 * default. */
-	sigaction(SIGPIPE, &dfl, NULL);
+	/* Ignored signals survive exec: the agent ignores SIGPIPE (a pipeline expects the default)
+	 * and may itself have been started with SIGINT ignored (a kernel's interrupt). */
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP: EINVAL, harmless */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(022);

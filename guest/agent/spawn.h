@@ -26,6 +26,8 @@ struct spawn_args {
 	const char *cwd;
 	const struct user *user;	       /* NULL: keep the agent's credentials */
 	int stdin_fd, stdout_fd, stderr_fd;    /* become 0, 1, 2; -1: see the paths */
+	const int *extra_fds;		       /* become 3, 4, ... (n_extra of them) */
+	int n_extra;
 	const char *stdout_path, *stderr_path; /* opened by the child, as the user, in cwd */
 };
 

@@ -22,3 +22,10 @@ int sbx_buf_append(struct sbx_buf *b, const void *data, size_t len)
 	b->data[b->len] = 0;
 	return SBX_OK;
 }
+
+const char *sbx_buf_view(const struct sbx_buf *b, size_t *len)
+{
+	if (len)
+		*len = b ? b->len : 0;
+	return b && b->data ? b->data : "";
+}

@@ -319,23 +319,14 @@ double sbx_exec_result_duration(const sbx_exec_result *r)
 	return r ? r->duration : 0;
 }
 
-static const char *out_view(const struct sbx_buf *b, size_t *len)
-{
-	if (len)
-		*len = b->len;
-	return b->data ? b->data : "";
-}
-
 const char *sbx_exec_result_stdout(const sbx_exec_result *r, size_t *len)
 {
-	static const struct sbx_buf empty;
-	return out_view(r ? &r->out : &empty, len);
+	return sbx_buf_view(r ? &r->out : NULL, len);
 }
 
 const char *sbx_exec_result_stderr(const sbx_exec_result *r, size_t *len)
 {
-	static const struct sbx_buf empty;
-	return out_view(r ? &r->err : &empty, len);
+	return sbx_buf_view(r ? &r->err : NULL, len);
 }
 
 void sbx_exec_result_free(sbx_exec_result *r)

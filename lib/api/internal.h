@@ -52,6 +52,8 @@ struct sbx_buf {
 
 /* Appends len bytes (none: just makes sure data exists). SBX_OK or SBX_ENOMEM. */
 int sbx_buf_append(struct sbx_buf *b, const void *data, size_t len);
+/* The data ("" when none yet, or b is NULL) and its length in *len (may be NULL). */
+const char *sbx_buf_view(const struct sbx_buf *b, size_t *len);
 
 /* Records code and message as the sandbox's last error (thread-safe); returns code. */
 int sandbox_error(sbx_sandbox *sb, int code, const char *message);

@@ -15,6 +15,7 @@
 #include "agent_client.h"
 #include "internal.h"
 #include "state_dir.h"
+#include "util/base64.h"
 #include "util/io.h"
 
 /* Words every guest gets: our console, one UART, no PCI bus to probe, reboot on panic, and
@@ -44,26 +45,11 @@ static const char *vmm_path(const sbx_config *cfg)
 							 : SBX_VMM_BUILD_PATH;
 }
 
-static void base64_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? in[i + 1] << 8 : 0) |
-			     (i + 2 < len ? in[i + 2] : 0);
-		*out++ = tbl[v >> 18 & 63];
-		*out++ = tbl[v >> 12 & 63];
-		*out++ = i + 1 < len ? tbl[v >> 6 & 63] : '=';
-		*out++ = i + 2 < len ? tbl[v & 63] : '=';
-	}
-	*out = 0;
-}
-
 /* The kernel command line: our base words, the init's command, then the caller's extras. */
 static char *config_cmdline(const sbx_config *cfg)
 {
 	size_t cmd_len = cfg->init_command ? strlen(cfg->init_command) : 0;
-	size_t size = sizeof(SBX_BASE_CMDLINE) + 16 + (cmd_len + 2) / 3 * 4 +
+	size_t size = sizeof(SBX_BASE_CMDLINE) + 16 + BASE64_ENCODED_LEN(cmd_len) +
 		      (cfg->kernel_args ? strlen(cfg->kernel_args) + 1 : 0);
 	char *line = malloc(size), *p;
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cpio.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,24 +20,6 @@ struct cpio_entry {
 	uint32_t size;
 	uint32_t rdev_major, rdev_minor;
 };
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Records the first error so the writer stays failed: a later entry after a lost one would
  * produce an archive that parses but silently misses a file. */

@@ -12,3 +12,5 @@ int64_t deadline_after(int timeout_ms);
  * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes with nothing readable
  * (timeout 0 reads what is ready without waiting), -errno otherwise. */
 ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline);
+/* Writes all len bytes, retrying short writes and EINTR. 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);

@@ -1,0 +1,15 @@
+/* Helpers the CLI's command files share (cli/sandbox.c has main and most commands). */
+#pragma once
+#include <sandbox.h>
+#include <stddef.h>
+
+/* A handle on sandbox id in the default state directory; prints why not and gives NULL. */
+sbx_sandbox *attach_or_complain(const char *id);
+/* sbx_output_fn that copies to our stdout or stderr. */
+void stream_output(void *user, int stream, const char *data, size_t len);
+/* All of stdin into *data (malloc'd, not NUL-terminated). 0 or -1. */
+int slurp_stdin(char **data, size_t *len);
+
+/* cli/code.c */
+int cmd_run_code(int argc, char **argv);
+int cmd_context(int argc, char **argv);
