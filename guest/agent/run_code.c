@@ -91,23 +91,9 @@ static int cell_receive(struct conn *c, char **path)
 	return rc;
 }
 
-static int send_bytes(struct conn *c, const unsigned char *p, size_t len)
-{
-	do {
-		uint32_t n = len > FRAME_MAX_PAYLOAD ? FRAME_MAX_PAYLOAD : (uint32_t)len;
-		int rc = frame_write(c->fd, FRAME_FILE, n == len ? FRAME_F_EOF : 0, p, n);
-
-		if (rc < 0)
-			return rc;
-		p += n;
-		len -= n;
-	} while (len);
-	return 0;
-}
-
 /* A kernel's result event -> {"event":"display","main":b,"formats":[{"mime","bytes"}...]} and
- * each representation's bytes in FILE frames, in that order. Values that are not strings, or
- * base64 that does not decode, are dropped. */
+ * each representation's bytes in FILE frames, in that order. Values that are not strings,
+ * base64 that does not decode and formats past RESULT_MAX_FORMATS are dropped. */
 static int send_display(struct conn *c, json_t *ev)
 {
 	json_t *data = json_object_get(ev, "data"), *formats = json_array(), *v;
@@ -123,7 +109,7 @@ static int send_display(struct conn *c, json_t *ev)
 		const char *s = json_string_value(v);
 		size_t len = json_string_length(v);
 
-		if (!s)
+		if (!s || i == RESULT_MAX_FORMATS)
 			continue;
 		if (!(bytes[i] = malloc(len + 1)))
 			goto out;
@@ -144,7 +130,7 @@ static int send_display(struct conn *c, json_t *ev)
 	rc = reply_json(c, json_pack("{s:s, s:b, s:O}", "event", "display", "main",
 				     json_is_true(json_object_get(ev, "main")), "formats", formats));
 	for (size_t k = 0; rc == 0 && k < i; k++)
-		rc = send_bytes(c, bytes[k], lens[k]);
+		rc = frame_write_stream(c->fd, FRAME_FILE, bytes[k], lens[k]);
 out:
 	for (size_t k = 0; k < n && bytes; k++)
 		free(bytes[k]);

@@ -124,3 +124,19 @@ json_t *frame_json(const struct frame *f)
 	}
 	return j;
 }
+
+int frame_write_stream(int fd, uint8_t type, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	do {
+		uint32_t n = len > FRAME_MAX_PAYLOAD ? FRAME_MAX_PAYLOAD : (uint32_t)len;
+		int rc = frame_write(fd, type, n == len ? FRAME_F_EOF : 0, p, n);
+
+		if (rc < 0)
+			return rc;
+		p += n;
+		len -= n;
+	} while (len);
+	return 0;
+}

@@ -20,6 +20,8 @@
 #define FRAME_MAX_PAYLOAD (1u << 20)
 #define FRAME_MAX_JSON (64u << 10)
 #define FRAME_F_EOF 0x01
+/* A code interpreter result carries at most this many representations (docs/code-interpreter.md). */
+#define RESULT_MAX_FORMATS 16
 
 enum frame_type {
 	FRAME_JSON = 1,   /* control: a JSON object */
@@ -54,5 +56,8 @@ int frame_header_parse(const uint8_t hdr[FRAME_HDR_SIZE], struct frame *f);
  * -EINVAL for an oversized payload, -errno otherwise. */
 int frame_write(int fd, uint8_t type, uint8_t flags, const void *payload, uint32_t len);
 int frame_write_json(int fd, const json_t *msg);
+/* A whole buffer as a stream of data frames of `type` (at most FRAME_MAX_PAYLOAD each), the last
+ * with FRAME_F_EOF; an empty buffer is one empty EOF frame. 0 or -errno. */
+int frame_write_stream(int fd, uint8_t type, const void *data, size_t len);
 /* The JSON object in a FRAME_JSON frame: new reference, or NULL (not JSON, not an object). */
 json_t *frame_json(const struct frame *f);

@@ -15,7 +15,6 @@
 #define CODE_START_MS (330 * 1000)
 /* Past an interrupt, the agent gives a kernel 10 s before it kills it. */
 #define CODE_GRACE_MS 30000
-#define RESULT_MAX_FORMATS 16
 
 struct sbx_code_opts {
 	char *language, *context;
@@ -223,22 +222,6 @@ static int code_collect(struct agent_call *c, const sbx_code_opts *o, sbx_execut
 	}
 }
 
-static int code_send(int fd, const char *code)
-{
-	size_t len = strlen(code);
-
-	do {
-		uint32_t n = len > FRAME_MAX_PAYLOAD ? FRAME_MAX_PAYLOAD : (uint32_t)len;
-		int rc = frame_write(fd, FRAME_FILE, n == len ? FRAME_F_EOF : 0, code, n);
-
-		if (rc < 0)
-			return rc;
-		code += n;
-		len -= n;
-	} while (len);
-	return 0;
-}
-
 int sbx_run_code(sbx_sandbox *sb, const char *code, const sbx_code_opts *o, sbx_execution **out)
 {
 	static const sbx_code_opts defaults;
@@ -264,7 +247,7 @@ int sbx_run_code(sbx_sandbox *sb, const char *code, const sbx_code_opts *o, sbx_
 	json_decref(req);
 	if (rc == SBX_OK) {
 		/* The agent reads the code before it answers; a failed send shows in the answer. */
-		code_send(c.fd, code);
+		frame_write_stream(c.fd, FRAME_FILE, code, strlen(code));
 		rc = code_collect(&c, o, e, err);
 		agent_call_close(&c);
 	}
