@@ -111,6 +111,21 @@ static void mount_or_die(const char *src, const char *target, const char *type, 
 	fatal(what, errno);
 }
 
+/* The links udev would make and devtmpfs does not: bash's process substitution needs /dev/fd. */
+static void dev_links(void)
+{
+	static const char *const links[][2] = {
+	    {"/proc/self/fd", "/dev/fd"},
+	    {"/proc/self/fd/0", "/dev/stdin"},
+	    {"/proc/self/fd/1", "/dev/stdout"},
+	    {"/proc/self/fd/2", "/dev/stderr"},
+	};
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
+			say("warning: symlink %s: %s", links[i][1], strerror(errno));
+}
+
 /* Not fatal: a command may well run without /dev/pts or a tmpfs /tmp. */
 static void mount_or_warn(const char *src, const char *target, const char *type,
 			  unsigned long flags, const char *data)
@@ -290,6 +305,7 @@ static void switch_root(const struct options *o)
 
 	mount_or_warn("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 		      "gid=5,mode=620,ptmxmode=666");
+	dev_links();
 	mount_or_warn("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	/* Always a tmpfs: writable even on a read-only root, and gone with the sandbox. */
 	mount_or_warn("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");

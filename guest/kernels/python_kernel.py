@@ -149,13 +149,14 @@ def run_cell(name, source, namespace):
 
 def error_event(exc):
     import traceback
-    # Start at the first frame of a cell, or else at the first frame not of this kernel.
+    # Start at the first frame of a cell; failing that (a broken repr of a library's object) at
+    # the first frame of neither this kernel nor the parser.
     frames, tb = [], exc.__traceback__
     while tb:
         frames.append(tb)
         tb = tb.tb_next
     cells = [t for t in frames if t.tb_frame.f_code.co_filename.startswith('<cell-')]
-    others = [t for t in frames if t.tb_frame.f_globals is not globals()]
+    others = [t for t in frames if t.tb_frame.f_globals not in (globals(), ast.__dict__)]
     start = (cells or others or [None])[0]
     return {'type': 'error', 'name': type(exc).__name__, 'value': str(exc),
             'traceback': ''.join(traceback.format_exception(type(exc), exc, start))}
