@@ -1,5 +1,5 @@
 /* Constants from the virtio 1.1 specification: device ids, status and feature bits, the
- * virtio-mmio register map, split ring flags and virtio-blk request types. */
+ * virtio-mmio register map, split ring flags, virtio-blk request types and virtio-net bits. */
 #pragma once
 
 /* Device ids (spec 5). */
@@ -72,3 +72,13 @@
 
 #define VIRTIO_BLK_SECTOR_SIZE 512
 #define VIRTIO_BLK_ID_BYTES 20
+
+/* virtio-net (spec 5.1). */
+#define VIRTIO_NET_F_MTU (1ULL << 3)
+#define VIRTIO_NET_F_MAC (1ULL << 5)
+#define VIRTIO_NET_F_MRG_RXBUF (1ULL << 15)
+#define VIRTIO_NET_F_STATUS (1ULL << 16)
+
+#define VIRTIO_NET_S_LINK_UP 1
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_GSO_NONE 0
