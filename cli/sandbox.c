@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <linux/fs.h>
 #include <sandbox.h>
 #include <stdio.h>
@@ -34,6 +35,9 @@ static void usage(FILE *f)
 		"      --exec CMD              run CMD in the guest once it is up, then power off\n"
 		"      --kernel-args ARGS      extra kernel command-line words\n"
 		"      --timeout S             stop the guest after S seconds (default: none)\n"
+		"      --cpu-quota PCT --pids N   cgroup limits: CPU in %% of one CPU, tasks\n"
+		"      --allow-degraded[=LIST] start even without these protections (names as\n"
+		"                              `doctor` prints them, comma-separated; none: all)\n"
 		"  create [boot OPTIONS]       start a detached sandbox, wait until ready, print its id\n"
 		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
 		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
@@ -43,6 +47,7 @@ static void usage(FILE *f)
 		"                              print, PNG/SVG/HTML results go to files whose paths print\n"
 		"  context ID create [--language L] [--cwd DIR] | list | restart C | destroy C\n"
 		"  destroy ID                  stop a sandbox and remove its files\n"
+		"  isolation ID                the protections a running sandbox has\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
 		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
 		"  version\n");
@@ -70,6 +75,54 @@ static const char *reflink_support(const char *dir)
 	unlink(a);
 	unlink(b);
 	return verdict;
+}
+
+/* Prints an isolation report (see sbx_host_isolation), one protection a line; the number of
+ * missing ones, or -1 if the report cannot be read. */
+static int print_isolation(const char *report, const char *yes, const char *no)
+{
+	json_t *j = json_loads(report, 0, NULL), *list = json_object_get(j, "protections"), *p;
+	size_t i;
+	int missing = 0;
+
+	if (!json_is_array(list)) {
+		json_decref(j);
+		return -1;
+	}
+	json_array_foreach(list, i, p) {
+		const char *name = "?", *detail = "";
+		int applied = 0;
+		json_unpack(p, "{s:s, s:b, s:s}", "name", &name, "applied", &applied, "detail",
+			    &detail);
+		printf("  %-18s %-9s %s\n", name, applied ? yes : no, detail);
+		missing += !applied;
+	}
+	json_decref(j);
+	return missing;
+}
+
+/* What a sandbox would get here, found by the VMM trying each step (sbx_host_isolation). */
+static int doctor_isolation(void)
+{
+	sbx_config *cfg = sbx_config_new();
+	unsigned available = 0;
+	char *report = NULL;
+	int rc = cfg ? sbx_host_isolation(cfg, &available, &report) : SBX_ENOMEM, missing;
+
+	printf("isolation:  as %s%s\n", geteuid() == 0 ? "root" : "an unprivileged user",
+	       rc == SBX_OK ? "" : " (probe failed)");
+	if (rc != SBX_OK) {
+		printf("  %s: %s\n", sbx_err_name(rc), cfg ? sbx_config_last_error(cfg) : "");
+		sbx_config_free(cfg);
+		return 1;
+	}
+	missing = print_isolation(report, "available", "MISSING");
+	if (missing > 0)
+		printf("  sandboxes refuse to start without these unless allowed "
+		       "(sbx_config_set_allow_degraded, --allow-degraded)\n");
+	sbx_free(report);
+	sbx_config_free(cfg);
+	return missing != 0;
 }
 
 static int cmd_doctor(void)
@@ -115,6 +168,7 @@ static int cmd_doctor(void)
 		snprintf(path, sizeof(path), "%s", cache);
 		printf("cache dir:  %s (reflink: %s)\n", path, reflink_support(path));
 	}
+	problems += doctor_isolation();
 	printf("%s\n", problems ? "doctor: problems found (see above)" : "doctor: all good");
 	return problems ? 1 : 0;
 }
@@ -126,18 +180,52 @@ struct boot_opts {
 	char kernel[4096], initramfs[4096];
 	const char *rootfs, *exec, *kernel_args;
 	const char *disks[MAX_EXTRA_DISKS];
-	unsigned ndisks, cpus, memory;
+	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded;
 	int timeout_s;
 };
+
+/* "seccomp,cgroup" to SBX_PROT_* bits; NULL (no list) is all of them. */
+static int parse_protections(const char *list, unsigned *bits)
+{
+	char buf[512], *save = NULL;
+
+	*bits = 0;
+	if (!list) {
+		*bits = SBX_PROT_ALL;
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		unsigned bit = 0;
+		for (unsigned b = 1; b & SBX_PROT_ALL; b <<= 1)
+			if (strcmp(sbx_protection_name(b), name) == 0)
+				bit = b;
+		if (!bit) {
+			fprintf(stderr, "sandbox: unknown protection %s (see `sandbox doctor`)\n",
+				name);
+			return 2;
+		}
+		*bits |= bit;
+	}
+	return 0;
+}
 
 static int boot_parse(int argc, char **argv, struct boot_opts *o)
 {
 	static const struct option opts[] = {
-		{ "kernel", required_argument, 0, 'k' }, { "initramfs", required_argument, 0, 'i' },
-		{ "rootfs", required_argument, 0, 'r' }, { "disk", required_argument, 0, 'd' },
-		{ "cpus", required_argument, 0, 'c' },   { "memory", required_argument, 0, 'm' },
-		{ "exec", required_argument, 0, 'e' },   { "kernel-args", required_argument, 0, 'a' },
-		{ "timeout", required_argument, 0, 't' }, { 0, 0, 0, 0 },
+	    {"kernel", required_argument, 0, 'k'},
+	    {"initramfs", required_argument, 0, 'i'},
+	    {"rootfs", required_argument, 0, 'r'},
+	    {"disk", required_argument, 0, 'd'},
+	    {"cpus", required_argument, 0, 'c'},
+	    {"memory", required_argument, 0, 'm'},
+	    {"exec", required_argument, 0, 'e'},
+	    {"kernel-args", required_argument, 0, 'a'},
+	    {"timeout", required_argument, 0, 't'},
+	    {"cpu-quota", required_argument, 0, 'q'},
+	    {"pids", required_argument, 0, 'p'},
+	    {"allow-degraded", optional_argument, 0, 'D'},
+	    {0, 0, 0, 0},
 	};
 	int c;
 
@@ -163,6 +251,12 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		case 'e': o->exec = optarg; break;
 		case 'a': o->kernel_args = optarg; break;
 		case 't': o->timeout_s = atoi(optarg); break;
+		case 'q': o->cpu_quota = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'p': o->pids = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'D':
+			if (parse_protections(optarg, &o->allow_degraded))
+				return 2;
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -219,6 +313,9 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 	if (rc == SBX_OK) rc = sbx_config_set_vcpus(cfg, o->cpus);
 	if (rc == SBX_OK) rc = sbx_config_set_memory_mib(cfg, o->memory);
 	if (rc == SBX_OK && o->exec) rc = sbx_config_set_init_command(cfg, o->exec);
+	if (rc == SBX_OK) rc = sbx_config_set_cpu_quota(cfg, o->cpu_quota);
+	if (rc == SBX_OK) rc = sbx_config_set_pids_max(cfg, o->pids);
+	if (rc == SBX_OK) rc = sbx_config_set_allow_degraded(cfg, o->allow_degraded);
 	if (rc != SBX_OK)
 		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
 	return rc;
@@ -227,8 +324,8 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 static const char *exit_reason_name(int reason)
 {
 	static const char *const names[] = { "running", "poweroff", "reboot", "stopped", "crash",
-					     "vmm-died" };
-	return reason >= 0 && reason <= SBX_EXIT_VMM_DIED ? names[reason] : "unknown";
+					     "vmm-died", "seccomp", "limit" };
+	return reason >= 0 && reason <= SBX_EXIT_LIMIT ? names[reason] : "unknown";
 }
 
 static int cmd_boot(int argc, char **argv)
@@ -495,6 +592,30 @@ static int cmd_destroy(int argc, char **argv)
 	return sb ? 0 : 1;
 }
 
+static int cmd_isolation(int argc, char **argv)
+{
+	sbx_sandbox *sb;
+	unsigned applied = 0;
+	char *report = NULL;
+	int rc;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	sb = attach_or_complain(argv[1]);
+	if (!sb)
+		return 1;
+	rc = sbx_sandbox_isolation(sb, &applied, &report);
+	if (rc == SBX_OK)
+		rc = print_isolation(report, "yes", "MISSING") < 0 ? SBX_EPROTO : SBX_OK;
+	else
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+	sbx_free(report);
+	sbx_sandbox_close(sb);
+	return rc == SBX_OK ? 0 : 1;
+}
+
 static int cmd_initramfs(int argc, char **argv)
 {
 	char kernel[4096] = "", *err = NULL;
@@ -563,6 +684,8 @@ int main(int argc, char **argv)
 		return cmd_destroy(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)
 		return cmd_rootfs(argc - 1, argv + 1);
+	if (strcmp(argv[1], "isolation") == 0)
+		return cmd_isolation(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0) {
 		printf("%s\n", sbx_version());
 		return 0;

@@ -49,7 +49,8 @@ extern "C" {
 	X(EGUEST, -11, "the guest failed")                                                 \
 	X(EPERM, -12, "permission denied")                                                 \
 	X(ERANGE, -13, "value out of the supported range")                                 \
-	X(EPROTO, -14, "protocol error")
+	X(EPROTO, -14, "protocol error")                                                   \
+	X(EISOLATION, -15, "a required isolation step could not be applied")
 
 enum sbx_error {
 	SBX_OK = 0,
@@ -120,6 +121,61 @@ SBX_API int sbx_config_set_state_dir(sbx_config *cfg, const char *path);
 SBX_API int sbx_config_set_detached(sbx_config *cfg, int detached);
 /* The sandbox-vmm executable to spawn. Default: $SANDBOX_VMM, else the installed one. */
 SBX_API int sbx_config_set_vmm_path(sbx_config *cfg, const char *path);
+/* Protections (SBX_PROT_* bits) the sandbox may start without when this host or caller cannot
+ * apply them (e.g. not root, no cgroup v2 delegation); SBX_PROT_ALL takes what it can get.
+ * Default 0: sbx_sandbox_create fails with SBX_EISOLATION, naming the step and why. */
+SBX_API int sbx_config_set_allow_degraded(sbx_config *cfg, unsigned protections);
+/* CPU time the VMM may use, in percent of one CPU per period (150: one and a half CPUs), through
+ * the cgroup's cpu.max. 0 (default): no quota. At most 100 per vCPU plus 100; SBX_ERANGE else. */
+SBX_API int sbx_config_set_cpu_quota(sbx_config *cfg, unsigned percent);
+/* Most tasks (threads) the VMM may have, through the cgroup's pids.max. 0 (default): vCPUs + 18.
+ * Fewer than vCPUs + 2 cannot start the machine: sbx_sandbox_create says so (SBX_EINVAL). */
+SBX_API int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids);
+/* Where sandbox cgroups are made: <path>/<sandbox id>, on a cgroup v2 mount. Default:
+ * $SANDBOX_CGROUP_PARENT, else /sys/fs/cgroup/libsandbox. The memory limit is the guest's memory
+ * plus SBX_VMM_MEMORY_OVERHEAD_MIB for the VMM itself. */
+SBX_API int sbx_config_set_cgroup_parent(sbx_config *cfg, const char *path);
+/* The unprivileged uid and gid the VMM runs as when the caller is root. Default 65534/65534
+ * (nobody/nogroup). 0 is refused (SBX_EINVAL). A caller that is not root keeps its own ids. */
+SBX_API int sbx_config_set_jail_user(sbx_config *cfg, unsigned uid, unsigned gid);
+/* What the VMM may use besides guest memory: itself, and up to 256 MiB of vsock buffers when
+ * host clients read slower than the guest writes. */
+#define SBX_VMM_MEMORY_OVERHEAD_MIB 320
+
+/* ------------------------------------------------------------- isolation */
+
+/* The protections that jail each sandbox's VMM process, one bit each. X(name, bit, "label").
+ * Every sandbox gets all of them unless the caller allowed some to be missing
+ * (sbx_config_set_allow_degraded); sbx_sandbox_isolation says which a sandbox has. */
+#define SBX_PROTECTION_MAP(X)                                                              \
+	X(MOUNT_NS, 0, "mount-ns")      /* its own mount namespace */                       \
+	X(PID_NS, 1, "pid-ns")          /* pid 1 of its own pid namespace */                \
+	X(IPC_NS, 2, "ipc-ns")          /* its own System V IPC and POSIX queues */         \
+	X(UTS_NS, 3, "uts-ns")          /* its own host name */                             \
+	X(NET_NS, 4, "net-ns")          /* no network but its own empty namespace */        \
+	X(PIVOT_ROOT, 5, "pivot-root")  /* its root holds only the sandbox's directory */   \
+	X(UNPRIV_USER, 6, "unprivileged-user") /* not root: the jail uid/gid, or the caller's */ \
+	X(NO_CAPS, 7, "no-capabilities") /* effective, permitted and bounding sets empty */  \
+	X(NO_NEW_PRIVS, 8, "no-new-privs") /* PR_SET_NO_NEW_PRIVS */                         \
+	X(SECCOMP, 9, "seccomp")        /* a syscall allowlist per thread role, kill on others */ \
+	X(CGROUP, 10, "cgroup")         /* cgroup v2: memory (guest included), pids, CPU quota */ \
+	X(RLIMITS, 11, "rlimits")       /* no core dumps, bounded fds and file sizes */
+
+enum sbx_protection {
+#define SBX_PROTECTION_ENUM_(name, bit, label) SBX_PROT_##name = 1u << (bit),
+	SBX_PROTECTION_MAP(SBX_PROTECTION_ENUM_)
+#undef SBX_PROTECTION_ENUM_
+	SBX_PROT_ALL = (1u << 12) - 1,
+};
+
+/* Static name of one protection bit ("seccomp"); "unknown" for anything else. */
+SBX_API const char *sbx_protection_name(unsigned protection);
+/* Which protections a sandbox made from cfg (NULL: defaults) would get on this host, found by
+ * the VMM trying each step for real without booting a guest. *available gets the bits that
+ * work; *report (may be NULL; free with sbx_free) is JSON: {"applied": BITS, "protections":
+ * [{"name": "cgroup", "applied": false, "detail": "why"}, ...]}. Errors: SBX_EVMM, SBX_ENOMEM,
+ * SBX_EIO, SBX_EPERM (the state directory). */
+SBX_API int sbx_host_isolation(sbx_config *cfg, unsigned *available, char **report);
 
 /* --------------------------------------------------------------- sandbox */
 
@@ -132,12 +188,15 @@ enum sbx_exit_reason {
 	SBX_EXIT_STOPPED = 3,  /* stopped by sbx_sandbox_stop */
 	SBX_EXIT_CRASH = 4,    /* the guest crashed (triple fault, KVM internal error) */
 	SBX_EXIT_VMM_DIED = 5, /* the VMM process died (killed, or failed) */
+	SBX_EXIT_SECCOMP = 6,  /* the VMM made a system call outside its allowlist and was killed */
+	SBX_EXIT_LIMIT = 7,    /* a resource limit stopped the VMM (cgroup memory, file size) */
 };
 
-/* Validates cfg, spawns the VMM process and starts the guest; returns without waiting for the
- * guest to boot. The config may be freed afterwards. Errors: SBX_EINVAL, SBX_ENOENT (kernel,
- * initramfs or disk missing), SBX_EKERNEL, SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM, SBX_ENOMEM,
- * SBX_EIO or SBX_EPERM (the state directory); the message is in sbx_config_last_error(cfg).
+/* Validates cfg, spawns the VMM process, jails it and starts the guest; returns without waiting
+ * for the guest to boot. The config may be freed afterwards. Errors: SBX_EINVAL, SBX_ENOENT
+ * (kernel, initramfs or disk missing), SBX_EKERNEL, SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM,
+ * SBX_ENOMEM, SBX_EIO or SBX_EPERM (the state directory), SBX_EISOLATION (a protection could not
+ * be applied and was not allowed to be missing); the message is in sbx_config_last_error(cfg).
  * Nothing is left behind on failure. */
 SBX_API int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out);
 /* Waits until the guest init reports ready, up to timeout_ms (-1: forever). Errors:
@@ -163,8 +222,13 @@ SBX_API void sbx_sandbox_close(sbx_sandbox *sb);
 SBX_API int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out);
 /* The sandbox's id (unique on this host). Owned by the handle. */
 SBX_API const char *sbx_sandbox_id(const sbx_sandbox *sb);
-/* Process id of the VMM (for monitoring). */
+/* Process id of the VMM, the process that runs the guest (for monitoring), as this process's pid
+ * namespace sees it. */
 SBX_API int sbx_sandbox_vmm_pid(const sbx_sandbox *sb);
+/* The protections the sandbox's VMM runs with: *applied gets SBX_PROT_* bits; *report (may be
+ * NULL; free with sbx_free) the JSON described at sbx_host_isolation, plus "cgroup", "uid" and
+ * "gid". Errors: SBX_ESTATE (no report: the VMM never started), SBX_ENOMEM. */
+SBX_API int sbx_sandbox_isolation(sbx_sandbox *sb, unsigned *applied, char **report);
 SBX_API const char *sbx_sandbox_last_error(const sbx_sandbox *sb);
 
 /* ------------------------------------------------------------------ exec */

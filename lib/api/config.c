@@ -15,6 +15,8 @@ sbx_config *sbx_config_new(void)
 	if (cfg) {
 		cfg->vcpus = 1;
 		cfg->memory_mib = SBX_DEFAULT_MEMORY_MIB;
+		cfg->jail_uid = SBX_JAIL_DEFAULT_ID;
+		cfg->jail_gid = SBX_JAIL_DEFAULT_ID;
 	}
 	return cfg;
 }
@@ -29,6 +31,7 @@ void sbx_config_free(sbx_config *cfg)
 	free(cfg->init_command);
 	free(cfg->state_dir);
 	free(cfg->vmm_path);
+	free(cfg->cgroup_parent);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		free(cfg->disks[i].path);
 	free(cfg);
@@ -132,4 +135,60 @@ int sbx_config_set_kernel_args(sbx_config *cfg, const char *args)
 int sbx_config_set_init_command(sbx_config *cfg, const char *command)
 {
 	return cfg ? sbx_set_string(&cfg->init_command, command) : SBX_EINVAL;
+}
+
+int sbx_config_set_allow_degraded(sbx_config *cfg, unsigned protections)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (protections & ~(unsigned)SBX_PROT_ALL)
+		return sbx_fail(cfg->err, SBX_EINVAL,
+				"allow degraded: unknown protection bits 0x%x",
+				protections & ~(unsigned)SBX_PROT_ALL);
+	cfg->allow_degraded = protections;
+	return SBX_OK;
+}
+
+int sbx_config_set_cpu_quota(sbx_config *cfg, unsigned percent)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	/* The bound for the vCPUs actually configured is checked at create. */
+	if (percent > (SBX_MAX_VCPUS + 1) * 100)
+		return sbx_fail(cfg->err, SBX_ERANGE, "CPU quota: %u%% is more than %d%%", percent,
+				(SBX_MAX_VCPUS + 1) * 100);
+	cfg->cpu_quota_pct = percent;
+	return SBX_OK;
+}
+
+int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (pids > 1u << 22)
+		return sbx_fail(cfg->err, SBX_ERANGE, "pids limit: %u is more than %u", pids,
+				1u << 22);
+	cfg->pids_max = pids;
+	return SBX_OK;
+}
+
+int sbx_config_set_cgroup_parent(sbx_config *cfg, const char *path)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (!path || path[0] != '/' || path[1] == 0)
+		return sbx_fail(cfg->err, SBX_EINVAL, "cgroup parent: not an absolute path");
+	return sbx_set_string(&cfg->cgroup_parent, path);
+}
+
+int sbx_config_set_jail_user(sbx_config *cfg, unsigned uid, unsigned gid)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (uid == 0 || gid == 0 || uid == (unsigned)-1 || gid == (unsigned)-1)
+		return sbx_fail(cfg->err, SBX_EINVAL, "jail user: %u/%u is root or invalid", uid,
+				gid);
+	cfg->jail_uid = uid;
+	cfg->jail_gid = gid;
+	return SBX_OK;
 }

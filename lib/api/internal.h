@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "util/jsonl.h"
 
 /* The VMM has 8 interrupt pins for virtio devices; vsock takes one. */
@@ -16,20 +18,29 @@ struct sbx_disk {
 	int read_only;
 };
 
+#define SBX_JAIL_DEFAULT_ID 65534 /* nobody, nogroup */
+#define SBX_CGROUP_DEFAULT_PARENT "/sys/fs/cgroup/libsandbox"
+
 struct sbx_config {
 	char *kernel, *initramfs, *kernel_args, *init_command, *state_dir, *vmm_path;
+	char *cgroup_parent;
 	struct sbx_disk disks[SBX_MAX_DISKS];
 	unsigned ndisks;
 	unsigned vcpus;
 	unsigned memory_mib;
 	int detached;
+	unsigned allow_degraded; /* SBX_PROT_* bits */
+	unsigned cpu_quota_pct, pids_max;
+	unsigned jail_uid, jail_gid;
 	char err[SBX_ERRMSG_MAX];
 };
 
 struct sbx_sandbox {
 	char id[33];
 	char *dir;
-	pid_t pid;
+	pid_t pid;          /* the process we spawned (or its detached child): the VMM's monitor */
+	pid_t vmm_pid;      /* the jailed VMM that runs the guest, for monitoring */
+	char *isolation;    /* the VMM's isolation report (JSON), NULL until started */
 	int is_child; /* pid is our child (reap it); else a detached VMM we only signal */
 	int detached;
 	int ctl_fd;   /* control channel; -1 for an attached handle or once the VMM is gone */
@@ -60,6 +71,20 @@ int sandbox_error(sbx_sandbox *sb, int code, const char *message);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);
+/* Spawns the VMM for sandbox directory dir with its control channel on fd 3 (stderr to
+ * <dir>/vmm.log). *pid and *ctl_fd (ours) on success; SBX_* code with a message in cfg->err. */
+int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd);
+/* The "jail" object of the VMM's config for sandbox `id` (its cgroup is <parent>/<id>); NULL
+ * on ENOMEM. allow: SBX_PROT_* bits that may be missing. */
+json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned allow);
+/* The cgroup path a sandbox `id` made from cfg uses, in buf. SBX_OK or SBX_EINVAL (too long). */
+int sandbox_cgroup_path(const sbx_config *cfg, const char *id, char *buf, size_t len);
+/* Refuses jail settings that cannot work with the rest of cfg (SBX_EINVAL, SBX_ERANGE). */
+int sandbox_jail_check(sbx_config *cfg);
+/* Writes <dir>/cgroup naming the cgroup, so whoever destroys the sandbox can remove it. */
+int sandbox_cgroup_record(const char *dir, const char *path, char *err);
+/* Removes the cgroup recorded in <dir>/cgroup (after killing anything left in it). */
+void sandbox_cgroup_remove(const char *dir, const char *id);
 /* Maps an error name sent by the VMM ("EKERNEL") back to its code; SBX_EVMM if unknown. */
 int sbx_err_from_name(const char *name);
 /* strdup that reports failure as SBX_ENOMEM; replaces *dst (freeing the old value). */

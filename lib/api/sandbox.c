@@ -106,7 +106,8 @@ static int config_check(sbx_config *cfg)
 	return rc;
 }
 
-static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char *cmdline)
+static json_t *config_to_json(const sbx_config *cfg, const char *id, const char *dir,
+			      const char *cmdline)
 {
 	json_t *disks = json_array(), *msg;
 	char console[4096], vsock[4096];
@@ -122,15 +123,16 @@ static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char
 	}
 	snprintf(console, sizeof(console), "%s/console.log", dir);
 	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b}", "kernel",
-			cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline, "console_log",
-			console, "vcpus", (int)cfg->vcpus, "memory_mib", (int)cfg->memory_mib, "disks",
-			disks, "vsock", "cid", GUEST_CID, "uds", vsock, "state_dir", dir, "detached",
-			cfg->detached);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b, s:o}",
+			"kernel", cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline,
+			"console_log", console, "vcpus", (int)cfg->vcpus, "memory_mib",
+			(int)cfg->memory_mib, "disks", disks, "vsock", "cid", GUEST_CID, "uds",
+			vsock, "state_dir", dir, "detached", cfg->detached, "jail",
+			jail_config_json(cfg, id, cfg->allow_degraded));
 	return msg;
 }
 
-static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
+int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd)
 {
 	posix_spawn_file_actions_t fa;
 	char log[4096], fdarg[16];
@@ -142,7 +144,7 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 		return sbx_fail(cfg->err, SBX_EVMM, "VMM executable %s: %s", vmm, strerror(errno));
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return sbx_fail(cfg->err, SBX_EIO, "socketpair: %s", strerror(errno));
-	snprintf(log, sizeof(log), "%s/vmm.log", sb->dir);
+	snprintf(log, sizeof(log), "%s/vmm.log", dir);
 	snprintf(fdarg, sizeof(fdarg), "%d", VMM_CONTROL_FD);
 	posix_spawn_file_actions_init(&fa);
 	/* The control fd first: a caller with stdio closed gets sv[1] among fds 0-2, which the
@@ -151,34 +153,27 @@ static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	rc = posix_spawn(&sb->pid, vmm, &fa, NULL, argv, environ);
-	sb->is_child = 1;
+	rc = posix_spawn(pid, vmm, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(sv[1]);
 	if (rc != 0) {
 		close(sv[0]);
-		sb->pid = 0;
+		*pid = 0;
 		return sbx_fail(cfg->err, SBX_EVMM, "spawning %s: %s", vmm, strerror(rc));
 	}
-	sb->ctl_fd = sv[0];
-	jsonl_reader_init(sb->reader, sb->ctl_fd);
+	*ctl_fd = sv[0];
 	return SBX_OK;
 }
 
-static int exit_reason_from_name(const char *name)
+static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
 {
-	static const struct {
-		const char *name;
-		int reason;
-	} map[] = { { "poweroff", SBX_EXIT_POWEROFF },
-		    { "reboot", SBX_EXIT_REBOOT },
-		    { "stopped", SBX_EXIT_STOPPED },
-		    { "crash", SBX_EXIT_CRASH } };
+	int rc = vmm_spawn(cfg, sb->dir, &sb->pid, &sb->ctl_fd);
 
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].name, name) == 0)
-			return map[i].reason;
-	return SBX_EXIT_CRASH;
+	if (rc != SBX_OK)
+		return rc;
+	sb->is_child = 1;
+	jsonl_reader_init(sb->reader, sb->ctl_fd);
+	return SBX_OK;
 }
 
 /* Sets the sandbox's last error under its lock (exec and file calls on other threads write it
@@ -198,20 +193,60 @@ static __attribute__((format(printf, 3, 4))) int sandbox_fail(sbx_sandbox *sb, i
 	return code;
 }
 
-/* The reason the VMM left in its exit record, for handles that never heard its exit event. */
-static int exit_record_reason(const sbx_sandbox *sb)
+static int exit_reason_from_name(const char *name)
 {
-	char path[4096], line[64] = "";
+	static const struct {
+		const char *name;
+		int reason;
+	} map[] = { { "poweroff", SBX_EXIT_POWEROFF }, { "reboot", SBX_EXIT_REBOOT },
+		    { "stopped", SBX_EXIT_STOPPED },   { "crash", SBX_EXIT_CRASH },
+		    { "vmm-died", SBX_EXIT_VMM_DIED }, { "seccomp", SBX_EXIT_SECCOMP },
+		    { "limit", SBX_EXIT_LIMIT } };
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].name, name) == 0)
+			return map[i].reason;
+	return SBX_EXIT_CRASH;
+}
+
+/* Reasons the VMM's monitor gives when the VMM itself could not: the VMM, not the guest, ended. */
+static int exit_reason_is_vmm(int reason)
+{
+	return reason == SBX_EXIT_SECCOMP || reason == SBX_EXIT_LIMIT ||
+	       reason == SBX_EXIT_VMM_DIED;
+}
+
+/* The reason the VMM's monitor left in the exit record, for handles that never heard its exit
+ * event; its detail becomes the last error. The record is empty while the VMM runs. */
+static int exit_record_reason(sbx_sandbox *sb)
+{
+	char path[4096], line[512] = "", name[64] = "";
+	int reason, detail = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/exit", sb->dir);
 	f = fopen(path, "re");
 	if (!f)
 		return SBX_EXIT_VMM_DIED;
-	if (fscanf(f, "%63s", line) != 1)
+	if (!fgets(line, sizeof(line), f))
 		line[0] = 0;
 	fclose(f);
-	return line[0] ? exit_reason_from_name(line) : SBX_EXIT_VMM_DIED;
+	line[strcspn(line, "\n")] = 0;
+	if (sscanf(line, "%63s %n", name, &detail) < 1)
+		return SBX_EXIT_VMM_DIED;
+	reason = exit_reason_from_name(name);
+	if (detail > 0 && line[detail])
+		sandbox_fail(sb, 0, "%s stopped: %s", exit_reason_is_vmm(reason) ? "VMM" : "guest",
+			     line + detail);
+	return reason;
+}
+
+/* Whether the exit record says the VMM is gone (it exists, empty, while the VMM runs). */
+static int exit_record_written(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_size > 0;
 }
 
 /* A process that is not ours is gone once it no longer exists or is a zombie. One we may not
@@ -232,7 +267,8 @@ static int process_gone(pid_t pid)
 	return state && state[1] == ' ' && state[2] == 'Z';
 }
 
-/* Waits for the VMM process to be gone: reaped if it is our child, polled otherwise. */
+/* Waits for the VMM's monitor to be gone (it outlives the VMM): reaped if it is our child,
+ * polled otherwise. */
 static void sandbox_reap(sbx_sandbox *sb)
 {
 	if (sb->pid > 0 && sb->is_child) {
@@ -243,6 +279,7 @@ static void sandbox_reap(sbx_sandbox *sb)
 			usleep(10000);
 	}
 	sb->pid = 0;
+	sb->vmm_pid = 0;
 	if (sb->exit_reason == SBX_EXIT_NONE)
 		sb->exit_reason = exit_record_reason(sb);
 }
@@ -278,7 +315,8 @@ static int sandbox_pump(sbx_sandbox *sb, int timeout_ms)
 	} else if (strcmp(event, "exit") == 0 && json_unpack(msg, "{s:s}", "reason", &s) == 0) {
 		sb->exit_reason = exit_reason_from_name(s);
 		if (json_unpack(msg, "{s:s}", "detail", &s) == 0)
-			sandbox_fail(sb, 0, "guest stopped: %s", s);
+			sandbox_fail(sb, 0, "%s stopped: %s",
+				     exit_reason_is_vmm(sb->exit_reason) ? "VMM" : "guest", s);
 	} else if (strcmp(event, "error") == 0 && json_unpack(msg, "{s:s}", "message", &s) == 0) {
 		sandbox_fail(sb, 0, "VMM: %s", s);
 	}
@@ -290,6 +328,7 @@ static void sandbox_release(sbx_sandbox *sb)
 {
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
+	free(sb->isolation);
 	free(sb->dir);
 	free(sb->reader);
 	pthread_mutex_destroy(&sb->err_lock);
@@ -303,8 +342,10 @@ static void sandbox_free(sbx_sandbox *sb)
 		kill(sb->pid, SIGKILL);
 		sandbox_reap(sb);
 	}
-	if (sb->dir)
+	if (sb->dir) {
+		sandbox_cgroup_remove(sb->dir, sb->id);
 		state_dir_remove(sb->dir);
+	}
 	sandbox_release(sb);
 }
 
@@ -313,13 +354,36 @@ int sandbox_error(sbx_sandbox *sb, int code, const char *message)
 	return sandbox_fail(sb, code, "%s", message);
 }
 
-/* A detached VMM forked away from the process we spawned: reap that one, follow the VMM by the
- * pid it reported. Either way the pid goes to <dir>/vmm.pid for processes that attach. */
-static int sandbox_adopt(sbx_sandbox *sb, int pid, sbx_config *cfg)
+/* Writes a small file of the sandbox directory for processes that attach later. */
+static int sandbox_write_file(sbx_config *cfg, const char *dir, const char *name,
+			      const char *text)
 {
-	char path[4096], buf[32];
-	int fd, n;
+	char path[4096];
+	int fd, n = (int)strlen(text);
 
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, text, (size_t)n) != n) {
+		int rc = sbx_fail(cfg->err, SBX_EIO, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	close(fd);
+	return SBX_OK;
+}
+
+/* The "started" event. A detached VMM forked away from the process we spawned: reap that one,
+ * follow its monitor by the pid it reported. The monitor's pid and the jailed VMM's go to
+ * <dir>/vmm.pid, the isolation report to <dir>/isolation.json, for processes that attach. */
+static int sandbox_adopt(sbx_sandbox *sb, json_t *started, sbx_config *cfg)
+{
+	json_t *isolation = NULL;
+	char buf[32];
+	int pid = 0, vmm_pid = 0, rc;
+
+	json_unpack(started, "{s:i, s?i, s?o}", "pid", &pid, "vmm_pid", &vmm_pid, "isolation",
+		    &isolation);
 	if (pid <= 0)
 		return sbx_fail(cfg->err, SBX_EPROTO, "VMM reported no pid");
 	if (cfg->detached && pid != sb->pid) {
@@ -328,17 +392,15 @@ static int sandbox_adopt(sbx_sandbox *sb, int pid, sbx_config *cfg)
 		sb->pid = pid;
 		sb->is_child = 0;
 	}
+	sb->vmm_pid = vmm_pid > 0 ? vmm_pid : pid;
 	sb->detached = cfg->detached;
-	snprintf(path, sizeof(path), "%s/vmm.pid", sb->dir);
-	n = snprintf(buf, sizeof(buf), "%d\n", pid);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-		if (fd >= 0)
-			close(fd);
-		return sbx_fail(cfg->err, SBX_EIO, "%s: %s", path, strerror(errno));
-	}
-	close(fd);
-	return SBX_OK;
+	if (isolation && !(sb->isolation = json_dumps(isolation, JSON_COMPACT)))
+		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
+	snprintf(buf, sizeof(buf), "%d %d\n", pid, (int)sb->vmm_pid);
+	rc = sandbox_write_file(cfg, sb->dir, "vmm.pid", buf);
+	if (rc == SBX_OK && sb->isolation)
+		rc = sandbox_write_file(cfg, sb->dir, "isolation.json", sb->isolation);
+	return rc;
 }
 
 /* Waits for the VMM's verdict on the config: "started", or an "error" event. */
@@ -359,10 +421,9 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 					sb->dir);
 		json_unpack(msg, "{s:s}", "event", &event);
 		if (event && strcmp(event, "started") == 0) {
-			int pid = 0;
-			json_unpack(msg, "{s:i}", "pid", &pid);
+			code = sandbox_adopt(sb, msg, cfg);
 			json_decref(msg);
-			return sandbox_adopt(sb, pid, cfg);
+			return code;
 		}
 		if (event && strcmp(event, "error") == 0) {
 			const char *name = "EVMM", *message = "unknown VMM error";
@@ -379,7 +440,7 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 {
 	sbx_sandbox *sb;
-	char *cmdline = NULL;
+	char *cmdline = NULL, cgroup[4096];
 	json_t *msg = NULL;
 	unsigned char rnd[16];
 	int rc;
@@ -387,6 +448,8 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	if (!cfg || !out)
 		return SBX_EINVAL;
 	rc = config_check(cfg);
+	if (rc == SBX_OK)
+		rc = sandbox_jail_check(cfg);
 	if (rc != SBX_OK)
 		return rc;
 	sb = calloc(1, sizeof(*sb));
@@ -404,6 +467,10 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	for (int i = 0; i < 16; i++)
 		sprintf(sb->id + 2 * i, "%02x", rnd[i]);
 	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
+	if (rc == SBX_OK && sandbox_cgroup_path(cfg, sb->id, cgroup, sizeof(cgroup)) != SBX_OK)
+		rc = sbx_fail(cfg->err, SBX_EINVAL, "cgroup parent path too long");
+	if (rc == SBX_OK)
+		rc = sandbox_cgroup_record(sb->dir, cgroup, cfg->err);
 	if (rc != SBX_OK)
 		goto fail;
 	cmdline = config_cmdline(cfg);
@@ -411,7 +478,7 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 		goto fail;
 	}
-	msg = config_to_json(cfg, sb->dir, cmdline);
+	msg = config_to_json(cfg, sb->id, sb->dir, cmdline);
 	if (!msg) {
 		rc = sbx_fail(cfg->err, SBX_EINVAL,
 			      "a path, the kernel args or the init command is not UTF-8");
@@ -632,7 +699,7 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	char base[4096], path[4300];
 	sbx_sandbox *sb;
 	FILE *f;
-	int pid = 0, rc;
+	int pid = 0, vmm_pid = 0, rc;
 
 	if (!id || !*id || strchr(id, '/') || !out)
 		return SBX_EINVAL;
@@ -643,15 +710,15 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	f = fopen(path, "re");
 	if (!f)
 		return SBX_ENOENT;
-	if (fscanf(f, "%d", &pid) != 1)
+	if (fscanf(f, "%d %d", &pid, &vmm_pid) < 1)
 		pid = 0;
 	fclose(f);
 	if (pid <= 0 || process_gone(pid))
 		return SBX_ESTATE;
-	/* The VMM's last act is its exit record: with one, the pid may already be another
+	/* The monitor's last act is the exit record: with one, the pid may already be another
 	 * process's, which stop and destroy must never signal. */
 	snprintf(path, sizeof(path), "%s/%s/exit", base, id);
-	if (access(path, F_OK) == 0)
+	if (exit_record_written(path))
 		return SBX_ESTATE;
 	sb = calloc(1, sizeof(*sb));
 	if (!sb || asprintf(&sb->dir, "%s/%s", base, id) < 0) {
@@ -660,6 +727,7 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	}
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
 	sb->pid = pid;
+	sb->vmm_pid = vmm_pid > 0 ? vmm_pid : pid;
 	sb->ctl_fd = -1;
 	sb->ready = 1; /* its creator waited for it; an attacher finds out through its calls */
 	sb->detached = 1;
@@ -675,7 +743,7 @@ const char *sbx_sandbox_id(const sbx_sandbox *sb)
 
 int sbx_sandbox_vmm_pid(const sbx_sandbox *sb)
 {
-	return sb ? sb->pid : 0;
+	return sb ? (sb->vmm_pid > 0 ? sb->vmm_pid : sb->pid) : 0;
 }
 
 const char *sbx_sandbox_last_error(const sbx_sandbox *sb)

@@ -305,13 +305,35 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 	return rc;
 }
 
+/* Reports this thread's start to machine_start and waits for the verdict. A thread that may
+ * not run the guest blocks until the process exits. */
+static void machine_thread_enter(struct machine *m, enum machine_thread kind)
+{
+	int rc = m->events.thread_start ? m->events.thread_start(m->events.ctx, kind) : 0;
+	int go;
+
+	pthread_mutex_lock(&m->start_lock);
+	if (rc < 0 && !m->threads_rc)
+		m->threads_rc = rc;
+	m->threads_up++;
+	pthread_cond_broadcast(&m->start_cond);
+	while (!m->gate)
+		pthread_cond_wait(&m->start_cond, &m->start_lock);
+	go = m->gate > 0;
+	pthread_mutex_unlock(&m->start_lock);
+	while (!go)
+		pause();
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct machine *m = v->env->ctx;
 	unsigned id = v->id;
-	int rc = vcpu_run(v, v->env);
+	int rc;
 
+	machine_thread_enter(m, MACHINE_THREAD_VCPU);
+	rc = vcpu_run(v, v->env);
 	if (rc < 0) {
 		char detail[96];
 		snprintf(detail, sizeof(detail), "KVM_RUN on vCPU %u: %s", id, strerror(-rc));
@@ -323,8 +345,10 @@ static void *vcpu_thread(void *arg)
 static void *device_thread(void *arg)
 {
 	struct machine *m = arg;
-	int rc = evloop_run(m->devloop);
+	int rc;
 
+	machine_thread_enter(m, MACHINE_THREAD_DEVICE);
+	rc = evloop_run(m->devloop);
 	if (rc < 0)
 		machine_stop(m, "crash", "device event loop failed");
 	return NULL;
@@ -333,16 +357,32 @@ static void *device_thread(void *arg)
 int machine_start(struct machine *m, char *err, size_t errlen)
 {
 	sigset_t all, old;
+	unsigned created = 0;
 	int rc;
 
+	pthread_mutex_init(&m->start_lock, NULL);
+	pthread_cond_init(&m->start_cond, NULL);
 	/* Device and vCPU threads take no signals; the main thread handles them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&m->dev_thread, NULL, device_thread, m);
-	for (unsigned i = 0; rc == 0 && i < m->cfg->vcpus; i++)
+	created += rc == 0;
+	for (unsigned i = 0; rc == 0 && i < m->cfg->vcpus; i++) {
 		rc = pthread_create(&m->vcpu_threads[i], NULL, vcpu_thread, &m->vcpus[i]);
+		created += rc == 0;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
+	pthread_mutex_lock(&m->start_lock);
+	while (m->threads_up < created)
+		pthread_cond_wait(&m->start_cond, &m->start_lock);
+	m->gate = rc == 0 && m->threads_rc == 0 ? 1 : -1;
+	pthread_cond_broadcast(&m->start_cond);
+	pthread_mutex_unlock(&m->start_lock);
+	if (rc != 0) {
 		snprintf(err, errlen, "starting threads: %s", strerror(rc));
-	return -rc;
+		return -rc;
+	}
+	if (m->threads_rc < 0)
+		snprintf(err, errlen, "setting up threads: %s", strerror(-m->threads_rc));
+	return m->threads_rc;
 }

@@ -12,6 +12,8 @@
 #include "vmm/kvm_vm.h"
 #include "vmm/vcpu.h"
 
+enum machine_thread { MACHINE_THREAD_VCPU, MACHINE_THREAD_DEVICE };
+
 /* Where the machine's events go (the control channel). Called from any thread. */
 struct machine_events {
 	void (*ready)(void *ctx, double seconds);
@@ -19,6 +21,9 @@ struct machine_events {
 	 * process exits, and with it the VM. */
 	void (*stopped)(void *ctx, const char *reason, const char *detail);
 	void *ctx;
+	/* Optional: runs first on every vCPU and device thread (the jail installs its seccomp
+	 * filter there). The guest runs only once every thread returned 0. */
+	int (*thread_start)(void *ctx, enum machine_thread kind);
 };
 
 #define MACHINE_LINE_MAX 128
@@ -48,13 +53,21 @@ struct machine {
 	struct evloop *devloop;
 	pthread_t dev_thread;
 	int stopping;
+
+	/* Thread start-up: each thread reports to machine_start, then waits for its verdict. */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	unsigned threads_up;
+	int threads_rc; /* first failure of thread_start */
+	int gate;       /* 0: wait, 1: run, -1: never run */
 };
 
 /* Builds everything from the config and loads the kernel. -errno with a message in err:
  * -ENOENT (a file), -ENOEXEC (not a kernel), -E2BIG (does not fit), else a KVM failure. */
 int machine_build(struct machine *m, const struct vmm_config *cfg,
 		  const struct machine_events *ev, char *err, size_t errlen);
-/* Starts the device thread and the vCPU threads. */
+/* Starts the device thread and the vCPU threads and returns once each has run thread_start;
+ * the guest runs only if all of them (and every pthread_create) succeeded. */
 int machine_start(struct machine *m, char *err, size_t errlen);
 /* Stops the machine from outside (the "stop" command). Does not return. */
 void machine_stop(struct machine *m, const char *reason, const char *detail);

@@ -1,8 +1,10 @@
 /* sandbox-vmm: the process that runs one sandbox's VM. Spawned by libsandbox with a connected
- * control socket; reads its config as the first message, reports "started", "ready" and "exit"
- * events, obeys "stop" and SIGTERM. It exits when the guest stops, or when the control channel
- * closes unless the sandbox is detached. Its last act is the exit record <dir>/exit
- * ("REASON DETAIL"), which processes that attached later read. */
+ * control socket; reads its config as the first message, jails itself (isolate.c: the spawned
+ * process stays outside as the monitor, the VMM proper is its child in new namespaces),
+ * reports "started", "ready" and "exit" events, obeys "stop" and SIGTERM. It exits when the
+ * guest stops, or when the control channel closes unless the sandbox is detached. The
+ * monitor's last act is the exit record <dir>/exit ("REASON DETAIL", empty while running),
+ * which processes that attached later read. A probe config only tries the jail and reports. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,9 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "isolate.h"
 #include "machine.h"
 #include "util/host_probe.h"
 #include "util/jsonl.h"
@@ -22,11 +29,15 @@
 
 #define CONFIG_TIMEOUT_MS 10000
 
+/* The console log never grows past this (machine.c stops at 16 MiB and appends one line). */
+#define CONSOLE_FILE_MAX (17ULL << 20)
+
 static struct {
 	int fd;
 	pthread_mutex_t lock;
-	const char *state_dir;
-} control = { -1, PTHREAD_MUTEX_INITIALIZER, NULL };
+} control = { -1, PTHREAD_MUTEX_INITIALIZER };
+
+static struct isolate iso = { .status_fd = -1 };
 
 /* 0, or -errno when the message could not be sent (the library is gone). */
 static int control_send(json_t *msg)
@@ -47,6 +58,7 @@ static void __attribute__((noreturn)) fail(const char *code, const char *message
 	fprintf(stderr, "sandbox-vmm: %s: %s\n", code, message);
 	control_send(json_pack("{s:s, s:s, s:s}", "event", "error", "code", code, "message",
 			       message));
+	isolate_tell_monitor(&iso, "fail", code);
 	exit(1);
 }
 
@@ -69,31 +81,40 @@ static void on_ready(void *ctx, double seconds)
 	control_send(json_pack("{s:s, s:f}", "event", "ready", "seconds", seconds));
 }
 
-/* For processes that attach later and have no control channel to hear the exit event on. */
-static void write_exit_record(const char *reason, const char *detail)
-{
-	char path[4096], line[512];
-	int fd, n;
-
-	if (!control.state_dir)
-		return;
-	snprintf(path, sizeof(path), "%s/exit", control.state_dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	n = snprintf(line, sizeof(line), "%s %s\n", reason, detail);
-	if (fd >= 0 && write(fd, line, (size_t)n) < 0)
-		fprintf(stderr, "sandbox-vmm: writing %s failed\n", path);
-	if (fd >= 0)
-		close(fd);
-}
-
 static void __attribute__((noreturn)) on_stopped(void *ctx, const char *reason,
 						 const char *detail)
 {
-	write_exit_record(reason, detail);
+	char line[400];
+
+	/* The monitor writes the exit record once we are gone. */
+	snprintf(line, sizeof(line), "%s %s", reason, detail);
+	isolate_tell_monitor(&iso, "exit", line);
 	control_send(json_pack("{s:s, s:s, s:s}", "event", "exit", "reason", reason, "detail",
 			       detail));
 	/* Exiting the process releases the VM, its memory and every device fd at once. */
 	_exit(0);
+}
+
+static int on_thread_start(void *ctx, enum machine_thread kind)
+{
+	return isolate_thread(&iso,
+			      kind == MACHINE_THREAD_VCPU ? JAIL_ROLE_VCPU : JAIL_ROLE_DEVICE);
+}
+
+/* RLIMIT_FSIZE: room for the console log and the largest disk; none for a block device, whose
+ * size is not a file's. */
+static uint64_t max_file_size(const struct vmm_config *cfg)
+{
+	uint64_t max = CONSOLE_FILE_MAX;
+	struct stat st;
+
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		if (stat(cfg->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
+			return RLIM_INFINITY;
+		if ((uint64_t)st.st_size > max)
+			max = (uint64_t)st.st_size;
+	}
+	return max;
 }
 
 /* The host must run unmodified guests: refuse up front rather than hang in KVM's emulator. */
@@ -122,10 +143,8 @@ static void detach_from_creator(void)
 
 /* Serves the control channel and termination signals until the machine stops. */
 static void __attribute__((noreturn)) control_loop(struct machine *m, struct jsonl_reader *reader,
-						   const sigset_t *term, int detached)
+						   int sfd, int detached)
 {
-	int sfd = signalfd(-1, term, SFD_CLOEXEC);
-
 	for (;;) {
 		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { control.fd, POLLIN, 0 } };
 		json_t *msg;
@@ -155,16 +174,87 @@ static void __attribute__((noreturn)) control_loop(struct machine *m, struct jso
 	}
 }
 
+#ifdef SBX_TEST_HOOKS
+/* Test builds only (SBX_TEST_HOOKS): SANDBOX_VMM_TEST_TRIGGER in the VMM's environment makes the
+ * jailed VMM misbehave once it runs. "seccomp": a system call no allowlist has (ptrace), which
+ * its filter answers by killing it. "memory": allocate until the cgroup's memory limit stops
+ * it (only with one). Either ends this sandbox and nothing else. */
+static void test_trigger(void)
+{
+	const char *t = getenv("SANDBOX_VMM_TEST_TRIGGER");
+
+	if (!t)
+		return;
+	fprintf(stderr, "sandbox-vmm: test trigger %s\n", t);
+	if (strcmp(t, "seccomp") == 0)
+		syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+	if (strcmp(t, "memory") == 0 && (iso.report.applied & SBX_PROT_CGROUP) &&
+	    iso.cfg->jail.memory_max_mib) {
+		for (;;) {
+			char *p = malloc(16 << 20);
+			if (!p)
+				break;
+			memset(p, 0x5a, 16 << 20);
+		}
+	}
+}
+#else
+static void test_trigger(void)
+{
+}
+#endif
+
+/* A probe tries every step of the jail without a machine, reports, and ends. */
+static void __attribute__((noreturn)) probe(void)
+{
+	char err[512];
+
+	isolate_enter(&iso, CONSOLE_FILE_MAX, err, sizeof(err));
+	isolate_thread(&iso, JAIL_ROLE_CONTROL);
+	isolate_finish(&iso, err, sizeof(err));
+	control_send(json_pack("{s:s, s:o*}", "event", "probe", "isolation", isolate_json(&iso)));
+	isolate_tell_monitor(&iso, "exit", "stopped probe done");
+	_exit(0);
+}
+
+/* Builds, jails and starts the machine; fails (exits) on any error. */
+static void start(struct machine *m, const struct vmm_config *cfg, struct machine_events *ev)
+{
+	char err[512];
+	int rc;
+
+	if (isolate_build_filters(&iso, err, sizeof(err)) < 0)
+		fail("EISOLATION", err);
+	if (cfg->probe)
+		probe();
+	rc = machine_build(m, cfg, ev, err, sizeof(err));
+	if (rc < 0)
+		fail(errno_to_code(-rc), err);
+	if (isolate_enter(&iso, max_file_size(cfg), err, sizeof(err)) < 0)
+		fail("EISOLATION", err);
+	rc = machine_start(m, err, sizeof(err));
+	if (rc == -EAGAIN && cfg->jail.pids_max)
+		snprintf(err + strlen(err), sizeof(err) - strlen(err), " (pids.max is %u)",
+			 cfg->jail.pids_max);
+	if (rc < 0 && iso.thread_err[0])
+		fail("EISOLATION", iso.thread_err);
+	if (rc < 0)
+		fail("EVMM", err);
+	isolate_thread(&iso, JAIL_ROLE_CONTROL);
+	if (isolate_finish(&iso, err, sizeof(err)) < 0)
+		fail("EISOLATION", err);
+}
+
 int main(int argc, char **argv)
 {
 	static struct jsonl_reader reader;
 	static struct machine m;
-	struct machine_events ev = { on_ready, on_stopped, NULL };
+	struct machine_events ev = { on_ready, on_stopped, NULL, on_thread_start };
 	struct vmm_config cfg;
 	sigset_t term;
 	char err[512];
 	json_t *config;
-	int rc;
+	int rc, sfd;
 
 	if (argc != 3 || strcmp(argv[1], "--control-fd") != 0) {
 		fprintf(stderr, "usage: sandbox-vmm --control-fd FD (started by libsandbox)\n");
@@ -176,25 +266,29 @@ int main(int argc, char **argv)
 		fail("EPROTO", "no config received on the control channel");
 	if (vmm_config_parse(config, &cfg, err, sizeof(err)) < 0)
 		fail("EINVAL", err);
-	control.state_dir = cfg.state_dir;
-	check_host();
+	if (!cfg.probe)
+		check_host();
 	if (cfg.detached)
 		detach_from_creator();
-	/* Termination signals are read from a signalfd by the control loop; every thread the
-	 * machine starts inherits them blocked. */
+	/* Termination signals are read from a signalfd by the control loop (the monitor's, in the
+	 * monitor); every thread the machine starts inherits them blocked. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigaddset(&term, SIGINT);
 	sigaddset(&term, SIGHUP);
 	sigprocmask(SIG_BLOCK, &term, NULL);
-	rc = machine_build(&m, &cfg, &ev, err, sizeof(err));
+	rc = isolate_start(&iso, &cfg, control.fd, err, sizeof(err));
 	if (rc < 0)
-		fail(errno_to_code(-rc), err);
-	if (machine_start(&m, err, sizeof(err)) < 0)
-		fail("EVMM", err);
+		fail(rc == -EPERM ? "EISOLATION" : "EVMM", err);
+	/* Made before the control thread's seccomp filter, which has no signalfd. */
+	sfd = signalfd(-1, &term, SFD_CLOEXEC);
+	start(&m, &cfg, &ev);
 	/* A creator that gave up waiting has removed the sandbox: a detached VMM must not live on
 	 * without its directory, unseen. */
-	if (control_send(json_pack("{s:s, s:i}", "event", "started", "pid", (int)getpid())) < 0)
+	if (control_send(json_pack("{s:s, s:i, s:i, s:o*}", "event", "started", "pid",
+				   (int)iso.monitor_pid, "vmm_pid", (int)iso.vmm_pid, "isolation",
+				   isolate_json(&iso))) < 0)
 		machine_stop(&m, "stopped", "the creator left before the start was reported");
-	control_loop(&m, &reader, &term, cfg.detached);
+	test_trigger();
+	control_loop(&m, &reader, sfd, cfg.detached);
 }

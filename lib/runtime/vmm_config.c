@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sandbox.h>
 #include <string.h>
 
 /* The optional "vsock" object; absent or null means no vsock device. */
@@ -30,6 +31,47 @@ static int vmm_config_parse_vsock(json_t *vsock, struct vmm_config *c, char *err
 	return 0;
 }
 
+static int vmm_config_parse_jail(json_t *jail, struct vmm_jail *j, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_int_t uid = -1, gid = -1, mem = 0, pids = 0, cpu = 0, allow = 0;
+
+	if (json_unpack_ex(jail, &jerr, 0, "{s:I, s:I, s?s, s?I, s?I, s?I, s?I}", "uid", &uid,
+			   "gid", &gid, "cgroup", &j->cgroup, "memory_max_mib", &mem, "pids_max",
+			   &pids, "cpu_quota_pct", &cpu, "allow_degraded", &allow) < 0) {
+		snprintf(err, errlen, "config: jail: %s", jerr.text);
+		return -EINVAL;
+	}
+	if (uid <= 0 || uid > 0xfffffffeLL || gid <= 0 || gid > 0xfffffffeLL || mem < 0 ||
+	    mem > (1 << 21) || pids < 0 || pids > (1 << 22) || cpu < 0 || cpu > 100000 ||
+	    allow < 0 || allow > SBX_PROT_ALL) {
+		snprintf(err, errlen, "config: jail: a value is out of range");
+		return -EINVAL;
+	}
+	j->uid = (unsigned)uid;
+	j->gid = (unsigned)gid;
+	j->memory_max_mib = (unsigned long long)mem;
+	j->pids_max = (unsigned)pids;
+	j->cpu_quota_pct = (unsigned)cpu;
+	j->allow_degraded = (unsigned)allow;
+	return 0;
+}
+
+/* A probe only needs to know where it would live and how it would be jailed. */
+static int vmm_config_parse_probe(json_t *msg, struct vmm_config *c, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *jail;
+
+	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s:o}", "state_dir", &c->state_dir, "jail",
+			   &jail) < 0) {
+		snprintf(err, errlen, "config: %s", jerr.text);
+		return -EINVAL;
+	}
+	c->probe = 1;
+	return vmm_config_parse_jail(jail, &c->jail, err, errlen);
+}
+
 int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen)
 {
 	json_error_t jerr;
@@ -38,7 +80,11 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	int vcpus = 0;
 	json_int_t mib = 0;
 
+	int probe = 0;
+
 	memset(c, 0, sizeof(*c));
+	if (json_unpack(msg, "{s:b}", "probe", &probe) == 0 && probe)
+		return vmm_config_parse_probe(msg, c, err, errlen);
 	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "kernel",
 			   &c->kernel, "initramfs", &c->initramfs, "cmdline", &c->cmdline,
 			   "console_log", &c->console_log, "vcpus", &vcpus, "memory_mib", &mib,
@@ -66,5 +112,7 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 		snprintf(err, errlen, "config: %s", jerr.text);
 		return -EINVAL;
 	}
+	if (vmm_config_parse_jail(json_object_get(msg, "jail"), &c->jail, err, errlen) < 0)
+		return -EINVAL;
 	return vmm_config_parse_vsock(json_object_get(msg, "vsock"), c, err, errlen);
 }
