@@ -84,6 +84,17 @@ static int run_code_print(const sbx_execution *e, int json)
 	return name ? 1 : 0;
 }
 
+/* Seconds (fractions allowed) up to a day; anything else is a usage error. */
+static int parse_timeout(const char *text, sbx_code_opts *o)
+{
+	char *end;
+	double seconds = strtod(text, &end);
+
+	if (end == text || *end || !(seconds >= 0 && seconds <= 86400))
+		return SBX_EINVAL;
+	return sbx_code_opts_set_timeout_ms(o, (unsigned)(seconds * 1000));
+}
+
 int cmd_run_code(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -110,7 +121,7 @@ int cmd_run_code(int argc, char **argv)
 		switch (c) {
 		case 'l': rc = sbx_code_opts_set_language(o, optarg); break;
 		case 'c': rc = sbx_code_opts_set_context(o, optarg); break;
-		case 't': rc = sbx_code_opts_set_timeout_ms(o, (unsigned)(atof(optarg) * 1000)); break;
+		case 't': rc = parse_timeout(optarg, o); break;
 		case 'j': json = 1; break;
 		case 'o': saver.dir = optarg; break;
 		default: rc = SBX_EINVAL;
@@ -178,14 +189,19 @@ static int context_create(sbx_sandbox *sb, int argc, char **argv)
 	return rc;
 }
 
+static const char *or_unknown(const char *s)
+{
+	return s ? s : "?";
+}
+
 static int context_list(sbx_sandbox *sb)
 {
 	sbx_contexts *l = NULL;
 	int rc = sbx_context_list(sb, &l);
 
 	for (size_t i = 0; i < sbx_contexts_count(l); i++)
-		printf("%-28s %-11s %s\n", sbx_contexts_id(l, i), sbx_contexts_language(l, i),
-		       sbx_contexts_cwd(l, i));
+		printf("%-28s %-11s %s\n", or_unknown(sbx_contexts_id(l, i)),
+		       or_unknown(sbx_contexts_language(l, i)), or_unknown(sbx_contexts_cwd(l, i)));
 	sbx_contexts_free(l);
 	return rc;
 }

@@ -360,7 +360,8 @@ SBX_API int sbx_run_code(sbx_sandbox *sb, const char *code, const sbx_code_opts 
 SBX_API size_t sbx_execution_result_count(const sbx_execution *e);
 /* Result i (owned by e), or NULL. */
 SBX_API const sbx_result *sbx_execution_result(const sbx_execution *e, size_t i);
-/* All the cell's output (NUL-terminated; may contain NULs: use *len). Owned by e. */
+/* The cell's output (NUL-terminated; may contain NULs: use *len), its first 64 MiB per stream;
+ * the output callback sees all of it. Owned by e. At most 4096 results are kept. */
 SBX_API const char *sbx_execution_stdout(const sbx_execution *e, size_t *len);
 SBX_API const char *sbx_execution_stderr(const sbx_execution *e, size_t *len);
 /* The cell's error (exception class name, message, traceback text); name is NULL when the cell

@@ -74,3 +74,6 @@ void op_context_create(struct conn *c);
 void op_context_list(struct conn *c);
 void op_context_restart(struct conn *c);
 void op_context_destroy(struct conn *c);
+struct language;
+/* The language called name, or NULL with an EINVAL error (listing the known ones) sent. */
+const struct language *language_or_reply(struct conn *c, const char *name);

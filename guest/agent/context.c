@@ -21,8 +21,13 @@
 #define STDERR_TAIL 1024
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Serializes creating default contexts, so two first cells make one. */
-static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Serializes creating a language's default context, so two first cells make one (one lock per
+ * language: a JVM starting must not hold up a first Python cell). */
+static pthread_mutex_t default_lock[LANGUAGES_MAX] = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
 static struct context *table[CONTEXT_MAX];
 
 int contexts_init(void)
@@ -125,12 +130,29 @@ static int context_list_add(struct context *ctx)
 	return rc;
 }
 
+static int table_full(void)
+{
+	int used = 0;
+
+	pthread_mutex_lock(&table_lock);
+	for (int i = 0; i < CONTEXT_MAX; i++)
+		used += table[i] != NULL;
+	pthread_mutex_unlock(&table_lock);
+	return used == CONTEXT_MAX;
+}
+
 static int context_start_new(const struct language *l, const char *cwd, json_t *env,
 			     const char *id, struct context **out, char *err, size_t errlen)
 {
-	struct context *ctx = context_new(l, cwd, env, id);
+	struct context *ctx;
 	int rc;
 
+	/* Checked again when listing; this spares a start that could only fail. */
+	if (table_full()) {
+		snprintf(err, errlen, "%d contexts exist already; destroy one first", CONTEXT_MAX);
+		return -EAGAIN;
+	}
+	ctx = context_new(l, cwd, env, id);
 	if (!ctx) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -160,12 +182,22 @@ int context_default(const struct language *l, struct context **out, char *err, s
 	int rc = 0;
 
 	snprintf(id, sizeof(id), "default-%s", l->name);
-	pthread_mutex_lock(&default_lock);
+	pthread_mutex_lock(&default_lock[language_index(l)]);
 	*out = context_get(id);
 	if (!*out)
 		rc = context_start_new(l, "/root", NULL, id, out, err, errlen);
-	pthread_mutex_unlock(&default_lock);
+	pthread_mutex_unlock(&default_lock[language_index(l)]);
 	return rc;
+}
+
+int context_listed(struct context *ctx)
+{
+	int listed;
+
+	pthread_mutex_lock(&table_lock);
+	listed = ctx->listed;
+	pthread_mutex_unlock(&table_lock);
+	return listed;
 }
 
 struct context *context_get(const char *id)
@@ -229,17 +261,26 @@ json_t *contexts_list(void)
 			json_array_append_new(
 			    list, json_pack("{s:s, s:s, s:o, s:i}", "id", c->id, "language",
 					    c->lang->name, "cwd", json_string_lossy(c->cwd),
-					    "execution_count", c->execution_count));
+					    "execution_count", atomic_load(&c->execution_count)));
 	}
 	pthread_mutex_unlock(&table_lock);
 	return list;
 }
 
+/* The group, and the leader through its pidfd too: a kernel that left its group is still hit. */
+static void kernel_signal_locked(struct context *ctx, int sig)
+{
+	if (ctx->pid <= 0)
+		return;
+	kill(-ctx->pid, sig);
+	if (ctx->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, ctx->pidfd, sig, NULL, 0);
+}
+
 void kernel_signal(struct context *ctx, int sig)
 {
 	pthread_mutex_lock(&ctx->pid_lock);
-	if (ctx->pid > 0)
-		kill(-ctx->pid, sig);
+	kernel_signal_locked(ctx, sig);
 	pthread_mutex_unlock(&ctx->pid_lock);
 }
 
@@ -250,25 +291,34 @@ static void fd_close(int *fd)
 	*fd = -1;
 }
 
-void kernel_stop(struct context *ctx)
+int kernel_reap(struct context *ctx)
 {
-	pid_t pid;
+	int status = 0;
 
 	pthread_mutex_lock(&ctx->pid_lock);
-	pid = ctx->pid;
-	if (pid > 0)
-		kill(-pid, SIGKILL);
-	/* Reaped under the lock: nobody signals the pid once it may be reused. */
-	while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+	kernel_signal_locked(ctx, SIGKILL);
+	/* Reaped under the lock (never before the kill, so this cannot block on a live kernel):
+	 * nobody signals the pid once it may be reused. */
+	while (ctx->pid > 0 && waitpid(ctx->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	ctx->pid = 0;
 	pthread_mutex_unlock(&ctx->pid_lock);
+	return status;
+}
+
+void kernel_stop(struct context *ctx)
+{
+	kernel_reap(ctx);
 	fd_close(&ctx->pidfd);
 	fd_close(&ctx->req_fd);
 	fd_close(&ctx->ev_fd);
 	fd_close(&ctx->out_fd);
 	fd_close(&ctx->err_fd);
 	ctx->ev_len = 0;
+	/* One large image must not pin its buffer for the context's whole life. */
+	free(ctx->ev_buf);
+	ctx->ev_buf = NULL;
+	ctx->ev_cap = 0;
 }
 
 int kernel_events_read(struct context *ctx)
@@ -317,6 +367,20 @@ json_t *kernel_event_next(struct context *ctx, int *rc)
 	return ev;
 }
 
+ssize_t kernel_pipe_read(int *fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (*fd < 0)
+		return 0;
+	n = read(*fd, buf, len);
+	if (n == 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : n;
+}
+
 /* Our ends of the four pipes; the child's ends in child[] (stdout, stderr, requests, events). */
 static int kernel_pipes(struct context *ctx, int child[4])
 {
@@ -330,9 +394,10 @@ static int kernel_pipes(struct context *ctx, int child[4])
 	ctx->err_fd = p[1][0], child[1] = p[1][1];
 	child[2] = p[2][0], ctx->req_fd = p[2][1];
 	ctx->ev_fd = p[3][0], child[3] = p[3][1];
-	/* Our read ends never block a poll loop; a request line is short and written whole. */
-	for (int i = 0; i < 3; i++) {
-		int fd = i == 0 ? ctx->out_fd : i == 1 ? ctx->err_fd : ctx->ev_fd;
+	/* None of our ends may block the agent: a kernel that stops reading its requests gets a
+	 * failed write, not a hung connection thread. */
+	for (int i = 0; i < 4; i++) {
+		int fd = i == 0 ? ctx->out_fd : i == 1 ? ctx->err_fd : i == 2 ? ctx->ev_fd : ctx->req_fd;
 
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	}
@@ -346,12 +411,12 @@ fail:
 }
 
 /* Keeps the last STDERR_TAIL bytes the kernel wrote to stderr, for a start-up failure's message. */
-static void stderr_tail_read(int fd, char *tail, size_t *len)
+static void stderr_tail_read(int *fd, char *tail, size_t *len)
 {
 	char buf[4096];
 	ssize_t n;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while ((n = kernel_pipe_read(fd, buf, sizeof(buf))) > 0) {
 		size_t keep = (size_t)n > STDERR_TAIL ? STDERR_TAIL : (size_t)n;
 		size_t drop = *len + keep > STDERR_TAIL ? *len + keep - STDERR_TAIL : 0;
 
@@ -362,11 +427,11 @@ static void stderr_tail_read(int fd, char *tail, size_t *len)
 	}
 }
 
-static void discard(int fd)
+static void discard(int *fd)
 {
 	char buf[4096];
 
-	while (read(fd, buf, sizeof(buf)) > 0)
+	while (kernel_pipe_read(fd, buf, sizeof(buf)) > 0)
 		;
 }
 
@@ -404,12 +469,15 @@ static int kernel_wait_ready(struct context *ctx, char *err, size_t errlen)
 			rc = -ETIMEDOUT;
 			break;
 		}
-		if (poll(p, 4, (int)left) < 0 && errno != EINTR)
-			return -errno;
+		if (poll(p, 4, (int)left) < 0 && errno != EINTR) {
+			rc = -errno;
+			snprintf(err, errlen, "poll: %s", strerror(-rc));
+			return rc;
+		}
 		if (p[1].revents)
-			stderr_tail_read(ctx->err_fd, tail, &tail_len);
+			stderr_tail_read(&ctx->err_fd, tail, &tail_len);
 		if (p[2].revents)
-			discard(ctx->out_fd);
+			discard(&ctx->out_fd);
 		if (p[0].revents && (rc = kernel_events_read(ctx)) < 0)
 			break;
 		if (p[3].revents && !p[0].revents) {
@@ -417,7 +485,7 @@ static int kernel_wait_ready(struct context *ctx, char *err, size_t errlen)
 			break;
 		}
 	}
-	stderr_tail_read(ctx->err_fd, tail, &tail_len);
+	stderr_tail_read(&ctx->err_fd, tail, &tail_len);
 	tail[tail_len] = 0;
 	snprintf(err, errlen, "the %s kernel %s%s%s", ctx->lang->name,
 		 rc == -ETIMEDOUT ? "did not start in time"
@@ -494,14 +562,15 @@ int kernel_start(struct context *ctx, char *err, size_t errlen)
 	}
 	pthread_mutex_lock(&ctx->pid_lock);
 	ctx->pid = pid;
-	pthread_mutex_unlock(&ctx->pid_lock);
 	ctx->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pthread_mutex_unlock(&ctx->pid_lock);
 	if (ctx->pidfd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "pidfd of the %s kernel: %s", ctx->lang->name, strerror(-rc));
 		kernel_stop(ctx);
 		return rc;
 	}
+	atomic_store(&ctx->execution_count, 0);
 	rc = kernel_wait_ready(ctx, err, errlen);
 	if (rc < 0)
 		kernel_stop(ctx);

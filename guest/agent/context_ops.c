@@ -7,10 +7,28 @@
 #include <signal.h>
 #include <string.h>
 
-static json_t *context_json(const struct context *ctx)
+const struct language *language_or_reply(struct conn *c, const char *name)
 {
-	return json_pack("{s:s, s:s, s:o, s:s?}", "id", ctx->id, "language", ctx->lang->name, "cwd",
+	const struct language *l = language_find(name);
+	char names[256];
+
+	if (!l) {
+		language_names(names, sizeof(names));
+		reply_error(c, EINVAL, "unknown language \"%.64s\" (known: %s)", name, names);
+	}
+	return l;
+}
+
+/* Built under run_lock: a restart elsewhere replaces ctx->version. */
+static json_t *context_json(struct context *ctx)
+{
+	json_t *j;
+
+	pthread_mutex_lock(&ctx->run_lock);
+	j = json_pack("{s:s, s:s, s:o, s:s?}", "id", ctx->id, "language", ctx->lang->name, "cwd",
 			 json_string_lossy(ctx->cwd), "version", ctx->version);
+	pthread_mutex_unlock(&ctx->run_lock);
+	return j;
 }
 
 void op_context_create(struct conn *c)
@@ -24,12 +42,9 @@ void op_context_create(struct conn *c)
 
 	if (arg_string(c, "language", 0, &lang_name) < 0 || arg_string(c, "cwd", 0, &cwd) < 0)
 		return;
-	l = language_find(lang_name ? lang_name : "python");
-	if (!l) {
-		reply_error(c, EINVAL, "unknown language \"%.64s\" (known: %s)", lang_name,
-			    language_names());
+	l = language_or_reply(c, lang_name ? lang_name : "python");
+	if (!l)
 		return;
-	}
 	if (json_is_null(env))
 		env = NULL;
 	if (env && !json_is_object(env)) {
@@ -80,7 +95,6 @@ void op_context_restart(struct conn *c)
 	/* Killed first, so a cell wedged in it ends and lets go of the kernel. */
 	kernel_signal(ctx, SIGKILL);
 	pthread_mutex_lock(&ctx->run_lock);
-	ctx->execution_count = 0;
 	rc = kernel_start(ctx, err, sizeof(err));
 	pthread_mutex_unlock(&ctx->run_lock);
 	if (rc < 0)

@@ -11,8 +11,10 @@
 
 static const struct language languages[] = {
     {"python", {"py", "python3"}, {"python3", "-u", "@python_kernel.py"}, "python3"},
-    {"javascript", {"js", "node"}, {"node", "@js_kernel.js"}, "nodejs"},
-    {"typescript", {"ts"}, {"node", "@js_kernel.js", "--typescript"}, "nodejs and typescript"},
+    /* The JS kernel uses node's own parser and REPL rewriting (top-level await). */
+    {"javascript", {"js", "node"}, {"node", "--expose-internals", "@js_kernel.js"}, "nodejs"},
+    {"typescript", {"ts"}, {"node", "--expose-internals", "@js_kernel.js", "--typescript"},
+     "nodejs and typescript"},
     {"bash", {"sh", "shell"}, {"bash", "--norc", "--noprofile", "@bash_kernel.sh"}, "bash"},
     {"go", {"golang"}, {"bash", "@go_kernel.sh"}, "golang"},
     /* Source-file launch compiles the kernel at start; C1 only and the serial collector start a
@@ -20,6 +22,7 @@ static const struct language languages[] = {
     {"java", {NULL}, {"java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "@JavaKernel.java"}, "a JDK"},
 };
 #define NLANGUAGES (sizeof(languages) / sizeof(languages[0]))
+_Static_assert(NLANGUAGES <= LANGUAGES_MAX, "LANGUAGES_MAX too small");
 
 const struct language *language_find(const char *name)
 {
@@ -33,9 +36,19 @@ const struct language *language_find(const char *name)
 	return NULL;
 }
 
-const char *language_names(void)
+void language_names(char *buf, size_t len)
 {
-	return "python, javascript, typescript, bash, go, java";
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < NLANGUAGES && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+					 languages[i].name);
+}
+
+unsigned language_index(const struct language *l)
+{
+	return (unsigned)(l - languages);
 }
 
 int language_argv(const struct language *l, char *store, size_t store_len,

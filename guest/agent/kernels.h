@@ -6,6 +6,7 @@
 
 #define KERNELS_DIR "/run/sandbox-agent/kernels"
 #define LANGUAGE_ARGV_MAX 8
+#define LANGUAGES_MAX 8
 
 /* A file of guest/kernels/, generated into the agent by guest/CMakeLists.txt. */
 struct embedded_file {
@@ -29,8 +30,10 @@ struct language {
 int kernels_install(void);
 /* The language called name (or one of its aliases); NULL if unknown. */
 const struct language *language_find(const char *name);
-/* "python, javascript, ..." for error messages. */
-const char *language_names(void);
+/* "python, javascript, ..." (from the table) into buf, for error messages. */
+void language_names(char *buf, size_t len);
+/* The language's place in the table: 0 .. LANGUAGES_MAX - 1. */
+unsigned language_index(const struct language *l);
 /* The kernel's argv with '@' files resolved; NULL-terminated, in buf (strings in store). */
 int language_argv(const struct language *l, char *store, size_t store_len,
 		  char *argv[LANGUAGE_ARGV_MAX + 1]);

@@ -4,7 +4,8 @@
  * representations in FILE frames (binary ones decoded from the kernel's base64), and watches the
  * deadline, the kernel's life and the client. A timeout interrupts the cell (SIGINT to the
  * kernel's group), keeping the context; a kernel deaf to that for INTERRUPT_GRACE_MS is killed,
- * and the context starts afresh on its next cell. */
+ * and the context starts afresh on its next cell. A client that goes away, or stops reading for
+ * CLIENT_SEND_TIMEOUT_S, is dropped and its cell interrupted the same way. */
 #define _GNU_SOURCE
 #include "agent.h"
 #include "context.h"
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,9 +31,11 @@
 #define INTERRUPT_GRACE_MS 10000
 /* Output still in the pipes after "done" (a child of the cell writing on) is not waited for. */
 #define CELL_DRAIN_MAX (1u << 20)
-/* Error texts are cut so the final event fits one JSON frame. */
+/* Error texts are cut to these, and the traceback further until the final event fits a frame. */
 #define ERROR_VALUE_MAX (8u << 10)
 #define ERROR_TRACEBACK_MAX (40u << 10)
+/* A blocked send to the client delays the deadline checks at most this long. */
+#define CLIENT_SEND_TIMEOUT_S 5
 
 struct cell {
 	struct conn *c;
@@ -38,7 +43,8 @@ struct cell {
 	char *buf; /* AGENT_PIPE_CHUNK bytes */
 	int client_ok;
 	json_t *error;
-	int done, died, timed_out, interrupted, killed;
+	int done, died, timed_out, interrupted;
+	const char *kill_reason; /* why we killed the kernel, NULL if we did not */
 	int64_t deadline, grace_deadline; /* -1: none */
 };
 
@@ -168,6 +174,28 @@ static void cell_error_set(struct cell *s, json_t *ev)
 			     cut_string(json_object_get(ev, "traceback"), ERROR_TRACEBACK_MAX));
 }
 
+static void cell_interrupt(struct cell *s)
+{
+	kernel_signal(s->ctx, SIGINT);
+	s->interrupted = 1;
+	s->grace_deadline = agent_now_ms() + INTERRUPT_GRACE_MS;
+}
+
+static void cell_kill(struct cell *s, const char *reason)
+{
+	kernel_signal(s->ctx, SIGKILL);
+	if (!s->kill_reason)
+		s->kill_reason = reason;
+}
+
+/* The client is gone (or stopped reading): nobody wants the rest of this cell. */
+static void cell_client_lost(struct cell *s)
+{
+	s->client_ok = 0;
+	if (!s->interrupted)
+		cell_interrupt(s);
+}
+
 static void cell_events(struct cell *s)
 {
 	json_t *ev;
@@ -178,7 +206,7 @@ static void cell_events(struct cell *s)
 
 		if (type && !strcmp(type, "result") && s->client_ok) {
 			if (send_display(s->c, ev) < 0)
-				s->client_ok = 0;
+				cell_client_lost(s);
 		} else if (type && !strcmp(type, "error")) {
 			cell_error_set(s, ev);
 		} else if (type && !strcmp(type, "done")) {
@@ -188,30 +216,21 @@ static void cell_events(struct cell *s)
 		if (s->done)
 			return;
 	}
-	if (rc < 0) {
-		/* A kernel that breaks the protocol cannot be trusted with the next cell. */
-		kernel_signal(s->ctx, SIGKILL);
-		s->killed = 1;
-	}
+	/* A kernel that breaks the protocol cannot be trusted with the next cell. */
+	if (rc < 0)
+		cell_kill(s, "sent an event that is not a JSON object");
 }
 
-static void cell_forward(struct cell *s, int fd, uint8_t type, size_t max)
+static void cell_forward(struct cell *s, int *fd, uint8_t type, size_t max)
 {
 	size_t total = 0;
 	ssize_t n;
 
-	while (total < max && (n = read(fd, s->buf, AGENT_PIPE_CHUNK)) > 0) {
+	while (total < max && (n = kernel_pipe_read(fd, s->buf, AGENT_PIPE_CHUNK)) > 0) {
 		total += (size_t)n;
 		if (s->client_ok && frame_write(s->c->fd, type, 0, s->buf, (uint32_t)n) < 0)
-			s->client_ok = 0;
+			cell_client_lost(s);
 	}
-}
-
-static void cell_interrupt(struct cell *s)
-{
-	kernel_signal(s->ctx, SIGINT);
-	s->interrupted = 1;
-	s->grace_deadline = agent_now_ms() + INTERRUPT_GRACE_MS;
 }
 
 static int poll_timeout(const struct cell *s)
@@ -236,69 +255,59 @@ static void cell_loop(struct cell *s)
 		int64_t now = agent_now_ms();
 		int rc;
 
-		if (s->grace_deadline >= 0 && now >= s->grace_deadline && !s->killed) {
-			kernel_signal(ctx, SIGKILL);
-			s->killed = 1;
-		} else if (s->deadline >= 0 && now >= s->deadline && !s->interrupted) {
+		if (s->grace_deadline >= 0 && now >= s->grace_deadline && !s->kill_reason)
+			cell_kill(s, "did not stop within 10 s of its interrupt");
+		else if (s->deadline >= 0 && now >= s->deadline && !s->interrupted) {
 			s->timed_out = 1;
 			cell_interrupt(s);
 		}
-		if (poll(p, 5, s->killed ? -1 : poll_timeout(s)) < 0 && errno != EINTR)
+		if (poll(p, 5, s->kill_reason ? -1 : poll_timeout(s)) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents)
-			cell_forward(s, ctx->out_fd, FRAME_STDOUT, AGENT_PIPE_CHUNK);
+			cell_forward(s, &ctx->out_fd, FRAME_STDOUT, AGENT_PIPE_CHUNK);
 		if (p[1].revents)
-			cell_forward(s, ctx->err_fd, FRAME_STDERR, AGENT_PIPE_CHUNK);
+			cell_forward(s, &ctx->err_fd, FRAME_STDERR, AGENT_PIPE_CHUNK);
 		if (p[2].revents) {
 			rc = kernel_events_read(ctx);
 			cell_events(s);
+			if (rc == -E2BIG)
+				cell_kill(s, "sent an event line longer than 64 MiB");
 			if (rc < 0 && !s->done) {
-				/* End of file or an overlong line: the kernel is gone or broken. */
-				kernel_signal(ctx, SIGKILL);
-				s->killed |= rc != -EPIPE;
+				/* End of file: the kernel is gone, or closed its events pipe. */
+				cell_kill(s, rc == -EPIPE ? NULL : "broke its events pipe");
 				s->died = 1;
 			}
 		}
 		if (p[3].revents && !p[2].revents && !s->done)
 			s->died = 1;
-		if (p[4].revents) {
-			/* A client sends nothing after its code: this is its going away. */
-			s->client_ok = 0;
-			if (!s->interrupted)
-				cell_interrupt(s);
-		}
+		/* A client sends nothing after its code: this is its going away. */
+		if (p[4].revents)
+			cell_client_lost(s);
 	}
-	cell_forward(s, ctx->out_fd, FRAME_STDOUT, CELL_DRAIN_MAX);
-	cell_forward(s, ctx->err_fd, FRAME_STDERR, CELL_DRAIN_MAX);
+	cell_forward(s, &ctx->out_fd, FRAME_STDOUT, CELL_DRAIN_MAX);
+	cell_forward(s, &ctx->err_fd, FRAME_STDERR, CELL_DRAIN_MAX);
 }
 
 /* The error of a cell whose kernel died; the context restarts on its next cell. */
 static void cell_error_died(struct cell *s)
 {
+	int status = kernel_reap(s->ctx); /* kills first: never waits for a live kernel */
+	const char *name = s->ctx->lang->name;
 	char value[256];
-	int status = 0;
 
-	pthread_mutex_lock(&s->ctx->pid_lock);
-	if (s->ctx->pid > 0 && waitpid(s->ctx->pid, &status, 0) == s->ctx->pid)
-		s->ctx->pid = 0;
-	pthread_mutex_unlock(&s->ctx->pid_lock);
-	if (s->killed)
-		snprintf(value, sizeof(value),
-			 "the %s kernel did not stop within %d s of its interrupt and was killed; "
-			 "the context starts afresh on its next cell",
-			 s->ctx->lang->name, INTERRUPT_GRACE_MS / 1000);
+	if (s->kill_reason)
+		snprintf(value, sizeof(value), "the %s kernel %s and was killed", name,
+			 s->kill_reason);
 	else if (WIFSIGNALED(status))
-		snprintf(value, sizeof(value),
-			 "the %s kernel was killed by signal %d; the context starts afresh on its "
-			 "next cell",
-			 s->ctx->lang->name, WTERMSIG(status));
+		snprintf(value, sizeof(value), "the %s kernel was killed by signal %d", name,
+			 WTERMSIG(status));
 	else
-		snprintf(value, sizeof(value),
-			 "the %s kernel exited with status %d; the context starts afresh on its "
-			 "next cell",
-			 s->ctx->lang->name, WEXITSTATUS(status));
+		snprintf(value, sizeof(value), "the %s kernel exited with status %d", name,
+			 WEXITSTATUS(status));
+	snprintf(value + strlen(value), sizeof(value) - strlen(value),
+		 "; the context starts afresh on its next cell");
 	json_decref(s->error);
-	s->error = error_make(s->killed ? "ContextKilled" : "ContextDied", value, "");
+	s->error = error_make(s->kill_reason ? "ContextKilled" : "ContextDied", value, "");
 	kernel_stop(s->ctx);
 }
 
@@ -309,8 +318,8 @@ static void cell_discard_stale(struct cell *s)
 	json_t *ev;
 
 	s->client_ok = 0;
-	cell_forward(s, s->ctx->out_fd, FRAME_STDOUT, CELL_DRAIN_MAX);
-	cell_forward(s, s->ctx->err_fd, FRAME_STDERR, CELL_DRAIN_MAX);
+	cell_forward(s, &s->ctx->out_fd, FRAME_STDOUT, CELL_DRAIN_MAX);
+	cell_forward(s, &s->ctx->err_fd, FRAME_STDERR, CELL_DRAIN_MAX);
 	while (kernel_events_read(s->ctx) > 0)
 		;
 	while ((ev = kernel_event_next(s->ctx, &rc)) || rc < 0)
@@ -318,14 +327,41 @@ static void cell_discard_stale(struct cell *s)
 	s->client_ok = 1;
 }
 
+/* Whether the client left while the cell waited for its context. */
+static int client_gone(struct conn *c)
+{
+	struct pollfd p = {c->fd, POLLIN, 0};
+
+	return poll(&p, 1, 0) != 0;
+}
+
+/* Sends the final event, halving the traceback until it fits a frame (escaping can make the
+ * text up to six times longer in JSON). */
+static void cell_reply(struct cell *s, json_t *fields)
+{
+	json_t *tb = json_object_get(s->error, "traceback");
+
+	while (json_dumpb(fields, NULL, 0, 0) > FRAME_MAX_JSON - 512 && json_string_length(tb)) {
+		json_object_set_new(s->error, "traceback", cut_string(tb, json_string_length(tb) / 2));
+		tb = json_object_get(s->error, "traceback");
+	}
+	reply_result(s->c, fields);
+}
+
 static void cell_run(struct cell *s, const char *path, long long timeout_ms)
 {
+	struct timeval send_timeout = {CLIENT_SEND_TIMEOUT_S, 0};
 	struct context *ctx = s->ctx;
 	int64_t start;
 	int restarted = 0, count;
 	char err[1024];
 
 	pthread_mutex_lock(&ctx->run_lock);
+	if (!context_listed(ctx) || client_gone(s->c)) {
+		pthread_mutex_unlock(&ctx->run_lock);
+		reply_error(s->c, ENOENT, "context %s was destroyed", ctx->id);
+		return;
+	}
 	if (ctx->pid <= 0) {
 		if (kernel_start(ctx, err, sizeof(err)) < 0) {
 			pthread_mutex_unlock(&ctx->run_lock);
@@ -335,23 +371,25 @@ static void cell_run(struct cell *s, const char *path, long long timeout_ms)
 		restarted = 1;
 	}
 	cell_discard_stale(s);
-	count = ++ctx->execution_count;
+	setsockopt(s->c->fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+	count = atomic_fetch_add(&ctx->execution_count, 1) + 1;
 	start = agent_now_ms();
 	s->deadline = timeout_ms ? start + timeout_ms : -1;
-	if (write_all(ctx->req_fd, path, strlen(path)) < 0 || write_all(ctx->req_fd, "\n", 1) < 0)
+	if (write_all(ctx->req_fd, path, strlen(path)) < 0 || write_all(ctx->req_fd, "\n", 1) < 0) {
+		cell_kill(s, "does not read its requests");
 		s->died = 1;
-	else
+	} else {
 		cell_loop(s);
+	}
 	if (s->died)
 		cell_error_died(s);
 	pthread_mutex_unlock(&ctx->run_lock);
 	if (s->client_ok)
-		reply_result(s->c, json_pack("{s:s, s:s, s:i, s:I, s:b, s:b, s:O?}", "context",
-					     ctx->id, "language", ctx->lang->name,
-					     "execution_count", count, "duration_ms",
-					     (json_int_t)(agent_now_ms() - start), "timed_out",
-					     s->timed_out, "restarted", restarted, "error",
-					     s->error));
+		cell_reply(s, json_pack("{s:s, s:s, s:i, s:I, s:b, s:b, s:O?}", "context", ctx->id,
+					"language", ctx->lang->name, "execution_count", count,
+					"duration_ms", (json_int_t)(agent_now_ms() - start),
+					"timed_out", s->timed_out, "restarted", restarted, "error",
+					s->error));
 }
 
 /* The context named by "context", or the default one of "language" (python if neither). */
@@ -365,11 +403,8 @@ static struct context *cell_context(struct conn *c)
 
 	if (arg_string(c, "context", 0, &id) < 0 || arg_string(c, "language", 0, &lang_name) < 0)
 		return NULL;
-	if (lang_name && !(l = language_find(lang_name))) {
-		reply_error(c, EINVAL, "unknown language \"%.64s\" (known: %s)", lang_name,
-			    language_names());
+	if (lang_name && !(l = language_or_reply(c, lang_name)))
 		return NULL;
-	}
 	if (id) {
 		ctx = context_get(id);
 		if (!ctx)

@@ -1,40 +1,56 @@
-# go_kernel.sh: Go for the code interpreter (docs/code-interpreter.md). No state between cells:
-# each cell is built and run as its own program. A cell without a package clause gets
-# `package main`. The kernel outlives interrupts (a trap, not an ignore, so the compiler and the
-# program still get the SIGINT); its request pipe is closed for them.
-json() { # a JSON string of $1
-  local s=$1
-  s=${s//\\/\\\\} s=${s//\"/\\\"} s=${s//$'\n'/\\n} s=${s//$'\r'/\\r} s=${s//$'\t'/\\t}
-  printf '"%s"' "$s"
+#!/usr/bin/env bash
+# The Go kernel of the code interpreter (docs/code-interpreter.md, "Kernel protocol"):
+# `bash go_kernel.sh`. Nothing persists between cells: each is a program of its own, built in a
+# fresh directory and run in the kernel's working directory. A cell without a package clause gets
+# "package main; " in front of its first line, which keeps the compiler's line numbers right.
+
+# Sets REPLY to $1 as a JSON string.
+json_string() {
+  local s=$1 hex char i
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\n'/\\n}
+  s=${s//$'\t'/\\t}
+  for ((i = 1; i < 32; i++)); do
+    printf -v hex '%02x' "$i"
+    printf -v char '%b' "\\x$hex"
+    s=${s//"$char"/\\u00$hex}
+  done
+  REPLY="\"$s\""
 }
-error() { # error NAME VALUE TRACEBACK
-  printf '{"type":"error","name":%s,"value":%s,"traceback":%s}\n' \
-    "$(json "$1")" "$(json "$2")" "$(json "$3")" >&4
+
+error() { # NAME VALUE TRACEBACK
+  local value
+  json_string "$2"
+  value=$REPLY
+  json_string "$3"
+  printf '{"type":"error","name":"%s","value":%s,"traceback":%s}\n' "$1" "$value" "$REPLY" >&4
 }
-trap : INT
-printf '{"type":"ready","language":"go","version":%s}\n' "$(json "$(go version 2>&1)")" >&4
-while IFS= read -r path <&3; do
-  dir=$(mktemp -d "${TMPDIR:-/tmp}/go-cell.XXXXXX")
-  if grep -q '^[[:space:]]*package[[:space:]]' "$path"; then
-    cp "$path" "$dir/main.go"
+
+version=$(go version) || exit 1
+version=${version#go version }
+trap '' INT
+printf '{"type":"ready","language":"go","version":"%s"}\n' "${version%% *}" >&4
+while read -r cell <&3; do
+  interrupted=
+  trap 'interrupted=1' INT
+  dir=$(mktemp -d)
+  source=$(<"$cell")
+  if [[ $source =~ (^|$'\n')[[:space:]]*package[[:space:]] ]]; then
+    printf '%s\n' "$source" >"$dir/main.go"
   else
-    { echo 'package main'; cat "$path"; } >"$dir/main.go"
+    printf 'package main; %s\n' "$source" >"$dir/main.go"
   fi
-  if build=$(cd "$dir" && go build -o prog main.go 2>&1 3<&-); then
-    "$dir/prog" </dev/null 3<&-
+  # The program and the compiler must not inherit the agent's pipes (3 and 4).
+  if ! log=$(cd "$dir" && go build -o prog main.go 2>&1 </dev/null 3<&- 4>&-); then
+    [[ $interrupted ]] || error CompilationError "$(grep -m1 -v '^#' <<<"$log")" "$log"
+  elif [[ ! $interrupted ]]; then
+    "$dir/prog" </dev/null 3<&- 4>&-
     status=$?
-    if [ "$status" -eq 130 ]; then
-      error Interrupted "the cell was interrupted" ""
-    elif [ "$status" -ne 0 ]; then
-      error ExitError "exit status $status" ""
-    fi
-  elif [ $? -eq 130 ]; then
-    error Interrupted "the cell was interrupted while compiling" ""
-  else
-    # The compiler's first message, without go's "# command-line-arguments" heading.
-    first=$(printf '%s\n' "$build" | grep -v '^#' | head -n 1)
-    error CompilationError "${first#./}" "$build"
+    [[ $interrupted ]] || ((status == 0)) || error ExitError "exit status $status" ''
   fi
-  rm -rf "$dir"
+  trap '' INT
+  [[ $interrupted ]] && error Interrupted interrupted ''
+  rm -rf "$dir" "$cell"
   printf '{"type":"done"}\n' >&4
 done

@@ -4,6 +4,7 @@ Runs as `python3 -u python_kernel.py`: requests (paths of cell files) on fd 3, J
 on fd 4. Start-up stays lean: matplotlib, asyncio, base64 and traceback are imported only when a
 cell needs them.
 """
+import _thread
 import ast
 import builtins
 import fcntl
@@ -28,19 +29,21 @@ RICH_REPRS = (('_repr_html_', 'text/html'), ('_repr_markdown_', 'text/markdown')
 
 cell_running = False
 event_loop = None
+emitting = _thread.allocate_lock()  # display() may be called from the cell's threads, too
 
 
 def emit(event):
     line = (json.dumps(event, ensure_ascii=False) + '\n').encode('utf-8', 'replace')
     # A KeyboardInterrupt in the middle of the line would break the protocol: hold SIGINT back
     # until the line is written (it is delivered, and interrupts the cell, right after).
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
-    try:
-        view = memoryview(line)
-        while view:
-            view = view[os.write(EVENTS, view):]
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    with emitting:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(EVENTS, view):]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def mime_value(mime, value):
@@ -156,7 +159,8 @@ def error_event(exc):
         frames.append(tb)
         tb = tb.tb_next
     cells = [t for t in frames if t.tb_frame.f_code.co_filename.startswith('<cell-')]
-    others = [t for t in frames if t.tb_frame.f_globals not in (globals(), ast.__dict__)]
+    others = [t for t in frames
+              if t.tb_frame.f_globals is not globals() and t.tb_frame.f_globals is not ast.__dict__]
     start = (cells or others or [None])[0]
     return {'type': 'error', 'name': type(exc).__name__, 'value': str(exc),
             'traceback': ''.join(traceback.format_exception(type(exc), exc, start))}

@@ -15,6 +15,11 @@
 #define CODE_START_MS (330 * 1000)
 /* Past an interrupt, the agent gives a kernel 10 s before it kills it. */
 #define CODE_GRACE_MS 30000
+/* What an execution keeps, so a cell printing forever cannot exhaust the caller's memory (the
+ * callbacks still see everything). */
+#define CODE_OUTPUT_KEEP (64u << 20)
+#define CODE_RESULTS_KEEP 4096
+#define CODE_RESULT_BYTES_MAX (256u << 20)
 
 struct sbx_code_opts {
 	char *language, *context;
@@ -131,10 +136,17 @@ static int result_read(struct agent_call *c, json_t *ev, int timeout, sbx_result
 	}
 	json_array_foreach(formats, i, fmt) {
 		const char *mime = json_string_value(json_object_get(fmt, "mime"));
+		json_t *bytes = json_object_get(fmt, "bytes");
+		json_int_t announced = json_integer_value(bytes);
 		struct frame f;
 
-		if (!mime || !(r->mime[i] = strdup(mime))) {
-			rc = sbx_fail(err, mime ? SBX_ENOMEM : SBX_EPROTO, "bad display format");
+		if (!mime || !json_is_integer(bytes) || announced < 0 ||
+		    announced > CODE_RESULT_BYTES_MAX) {
+			rc = sbx_fail(err, SBX_EPROTO, "bad display format");
+			break;
+		}
+		if (!(r->mime[i] = strdup(mime))) {
+			rc = sbx_fail(err, SBX_ENOMEM, "out of memory for a result");
 			break;
 		}
 		r->n = i + 1;
@@ -143,9 +155,13 @@ static int result_read(struct agent_call *c, json_t *ev, int timeout, sbx_result
 			if (rc == SBX_OK && f.type != FRAME_FILE)
 				rc = sbx_fail(err, SBX_EPROTO, "expected a result's bytes, got frame type %u",
 					      f.type);
-			if (rc == SBX_OK && sbx_buf_append(&r->data[i], f.payload, f.len))
+			else if (rc == SBX_OK && r->data[i].len + f.len > (size_t)announced)
+				rc = sbx_fail(err, SBX_EPROTO, "a result longer than announced");
+			else if (rc == SBX_OK && sbx_buf_append(&r->data[i], f.payload, f.len))
 				rc = sbx_fail(err, SBX_ENOMEM, "out of memory for a result");
 		} while (rc == SBX_OK && !(f.flags & FRAME_F_EOF));
+		if (rc == SBX_OK && r->data[i].len != (size_t)announced)
+			rc = sbx_fail(err, SBX_EPROTO, "a result shorter than announced");
 		if (rc != SBX_OK)
 			break;
 	}
@@ -188,7 +204,10 @@ static int code_collect(struct agent_call *c, const sbx_code_opts *o, sbx_execut
 
 			if (o->output_fn && f.len)
 				o->output_fn(o->output_user, stream, (const char *)f.payload, f.len);
-			if (sbx_buf_append(stream == SBX_STDOUT ? &e->out : &e->err, f.payload, f.len))
+			struct sbx_buf *keep = stream == SBX_STDOUT ? &e->out : &e->err;
+
+			if (keep->len + f.len <= CODE_OUTPUT_KEEP &&
+			    sbx_buf_append(keep, f.payload, f.len))
 				return sbx_fail(err, SBX_ENOMEM, "out of memory for output");
 			continue;
 		}
@@ -205,7 +224,9 @@ static int code_collect(struct agent_call *c, const sbx_code_opts *o, sbx_execut
 				return rc;
 			if (o->result_fn)
 				o->result_fn(o->result_user, r);
-			if (execution_add_result(e, r) != SBX_OK) {
+			if (e->nresults == CODE_RESULTS_KEEP) {
+				result_free(r);
+			} else if (execution_add_result(e, r) != SBX_OK) {
 				result_free(r);
 				return sbx_fail(err, SBX_ENOMEM, "out of memory for a result");
 			}
@@ -375,6 +396,11 @@ static json_t *result_json(const sbx_result *r)
 	return json_pack("{s:b, s:o}", "main", r->main, "data", data);
 }
 
+static json_t *buf_json(const struct sbx_buf *b)
+{
+	return json_stringn_lossy(sbx_buf_view(b, NULL), b->len);
+}
+
 int sbx_execution_to_json(const sbx_execution *e, char **json)
 {
 	json_t *doc, *results = json_array();
@@ -388,8 +414,8 @@ int sbx_execution_to_json(const sbx_execution *e, char **json)
 	doc = json_deep_copy(e->final);
 	json_object_del(doc, "event");
 	if (!doc || json_object_set_new(doc, "results", results) < 0 ||
-	    json_object_set_new(doc, "stdout", json_stringn_lossy(sbx_buf_view(&e->out, NULL), e->out.len)) < 0 ||
-	    json_object_set_new(doc, "stderr", json_stringn_lossy(sbx_buf_view(&e->err, NULL), e->err.len)) < 0) {
+	    json_object_set_new(doc, "stdout", buf_json(&e->out)) < 0 ||
+	    json_object_set_new(doc, "stderr", buf_json(&e->err)) < 0) {
 		json_decref(doc);
 		return SBX_ENOMEM;
 	}

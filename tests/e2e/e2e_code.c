@@ -265,6 +265,19 @@ static void test_interrupt(void)
 	CHECK(no_error(e) && text_is(e, "'still here'"));
 	CHECK(e && !sbx_execution_restarted(e));
 	sbx_execution_free(e);
+
+	/* A kernel that dies takes its state; the next cell gets a fresh one and says so. */
+	e = cell("python", NULL, "import os\nos._exit(3)");
+	CHECK(e && sbx_execution_error_name(e) &&
+	      !strcmp(sbx_execution_error_name(e), "ContextDied") &&
+	      strstr(sbx_execution_error_value(e), "status 3"));
+	sbx_execution_free(e);
+	e = cell("python", NULL, "'kept' in dir()");
+	CHECK(no_error(e) && text_is(e, "False") && sbx_execution_restarted(e));
+	CHECK(e && sbx_execution_count(e) == 1);
+	sbx_execution_free(e);
+	e = cell("python", NULL, "x = 42");
+	sbx_execution_free(e);
 	sbx_code_opts_free(o);
 }
 
@@ -277,6 +290,9 @@ static void test_languages(void)
 	sbx_execution_free(e);
 	e = cell("javascript", NULL, "n * 2");
 	CHECK(no_error(e) && text_is(e, "40"));
+	sbx_execution_free(e);
+	e = cell("javascript", NULL, "await new Promise(r => setTimeout(() => r(n + 1), 50))");
+	CHECK(no_error(e) && text_is(e, "21"));
 	sbx_execution_free(e);
 	e = cell("javascript", NULL, "null.x");
 	CHECK(e && sbx_execution_error_name(e) && !strcmp(sbx_execution_error_name(e), "TypeError"));
@@ -293,6 +309,17 @@ static void test_languages(void)
 	sbx_execution_free(e);
 	e = cell("bash", NULL, "echo \"$PWD $GREETING\"; shout hi");
 	CHECK(no_error(e) && !strcmp(sbx_execution_stdout(e, NULL), "/tmp kept\nHI\n"));
+	sbx_execution_free(e);
+	{
+		sbx_code_opts *o = sbx_code_opts_new();
+		e = cell_with("bash", NULL, "spin() { while :; do :; done; }\nspin", 2000, o);
+		CHECK(e && sbx_execution_timed_out(e) && sbx_execution_error_name(e) &&
+		      !strcmp(sbx_execution_error_name(e), "Interrupted"));
+		sbx_execution_free(e);
+		sbx_code_opts_free(o);
+	}
+	e = cell("bash", NULL, "echo \"$GREETING\"");
+	CHECK(no_error(e) && !strcmp(sbx_execution_stdout(e, NULL), "kept\n"));
 	sbx_execution_free(e);
 	e = cell("bash", NULL, "false");
 	CHECK(e && sbx_execution_error_name(e) && !strcmp(sbx_execution_error_name(e), "CommandFailed"));
