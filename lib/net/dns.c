@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "dns.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,22 +13,6 @@
 #define DNS_RCODE(flags) ((flags) & 0xf)
 #define DNS_PTR 0xc0
 #define DNS_RR_FIXED 10 /* type, class, ttl, rdlength */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static int dns_safe_char(uint8_t c)
 {

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "packet.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,28 +13,6 @@
 #define IP_OFFSET_MASK 0x1fff
 #define IP_DF 0x4000
 #define IP_MAX_LEN 65535
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
 
 const char *pkt_error_name(enum pkt_error e)
 {
