@@ -1,6 +1,7 @@
 /* sandbox-vmm: the process that runs one sandbox's VM. Spawned by libsandbox with a connected
  * control socket; reads its config as the first message, reports "started", "ready" and "exit"
- * events, obeys "stop" and SIGTERM. It exits when the guest stops, or when the control channel
+ * events, obeys "stop" and SIGTERM, and serves commands from any process on <dir>/control.sock
+ * (control_server.h). It exits when the guest stops, or when the control channel
  * closes unless the sandbox is detached. Its last act is the exit record <dir>/exit
  * ("REASON DETAIL"), which processes that attached later read. */
 #define _GNU_SOURCE
@@ -15,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "control_server.h"
 #include "machine.h"
 #include "util/host_probe.h"
 #include "util/jsonl.h"
@@ -120,22 +122,33 @@ static void detach_from_creator(void)
 	setsid();
 }
 
-/* Serves the control channel and termination signals until the machine stops. */
+/* Serves the control channel, the command socket (if any) and termination signals until the
+ * machine stops. */
 static void __attribute__((noreturn)) control_loop(struct machine *m, struct jsonl_reader *reader,
+						   struct control_server *server,
 						   const sigset_t *term, int detached)
 {
 	int sfd = signalfd(-1, term, SFD_CLOEXEC);
 
 	for (;;) {
-		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { control.fd, POLLIN, 0 } };
+		/* poll skips the channel's entry once its fd is -1 (a detached sandbox's creator
+		 * left). */
+		struct pollfd p[2 + CONTROL_SERVER_MAX_FDS] = { { sfd, POLLIN, 0 },
+								{ control.fd, POLLIN, 0 } };
+		size_t nserver = server ? control_server_pollfds(server, p + 2) : 0;
 		json_t *msg;
 		const char *cmd;
 		int rc;
 
-		if (poll(p, control.fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+		if (poll(p, 2 + nserver, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			machine_stop(m, "crash", "poll on the control channel failed");
+		}
 		if (p[0].revents)
 			machine_stop(m, "stopped", "terminated by a signal");
+		if (server)
+			control_server_serve(server, p + 2, nserver, m);
 		if (!p[1].revents)
 			continue;
 		while ((rc = jsonl_read(reader, 0, &msg)) == 1) {
@@ -160,6 +173,7 @@ int main(int argc, char **argv)
 	static struct jsonl_reader reader;
 	static struct machine m;
 	struct machine_events ev = { on_ready, on_stopped, NULL };
+	struct control_server *server = NULL;
 	struct vmm_config cfg;
 	sigset_t term;
 	char err[512];
@@ -190,11 +204,15 @@ int main(int argc, char **argv)
 	rc = machine_build(&m, &cfg, &ev, err, sizeof(err));
 	if (rc < 0)
 		fail(errno_to_code(-rc), err);
+	if (cfg.control_path && (rc = control_server_open(cfg.control_path, &server)) < 0) {
+		snprintf(err, sizeof(err), "command socket %s: %s", cfg.control_path, strerror(-rc));
+		fail("EIO", err);
+	}
 	if (machine_start(&m, err, sizeof(err)) < 0)
 		fail("EVMM", err);
 	/* A creator that gave up waiting has removed the sandbox: a detached VMM must not live on
 	 * without its directory, unseen. */
 	if (control_send(json_pack("{s:s, s:i}", "event", "started", "pid", (int)getpid())) < 0)
 		machine_stop(&m, "stopped", "the creator left before the start was reported");
-	control_loop(&m, &reader, &term, cfg.detached);
+	control_loop(&m, &reader, server, &term, cfg.detached);
 }
