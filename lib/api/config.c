@@ -29,6 +29,7 @@ void sbx_config_free(sbx_config *cfg)
 	free(cfg->init_command);
 	free(cfg->state_dir);
 	free(cfg->vmm_path);
+	net_config_free(cfg);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		free(cfg->disks[i].path);
 	free(cfg);
