@@ -34,6 +34,10 @@ static void usage(FILE *f)
 		"      --exec CMD              run CMD in the guest once it is up, then power off\n"
 		"      --kernel-args ARGS      extra kernel command-line words\n"
 		"      --timeout S             stop the guest after S seconds (default: none)\n"
+		"      --net none|all|allow:LIST   give the guest a network with this egress policy;\n"
+		"                              LIST: CIDR[:PORT] and domain names, comma-separated\n"
+		"      --net-dns IP[:PORT]     DNS server allowed names are resolved with\n"
+		"      --net-mac MAC --net-pool CIDR --net-admit-private\n"
 		"  create [boot OPTIONS]       start a detached sandbox, wait until ready, print its id\n"
 		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
 		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
@@ -42,6 +46,11 @@ static void usage(FILE *f)
 		"                              run a cell in a code interpreter context; text results\n"
 		"                              print, PNG/SVG/HTML results go to files whose paths print\n"
 		"  context ID create [--language L] [--cwd DIR] | list | restart C | destroy C\n"
+		"  net set ID none|all|allow:LIST   replace the egress policy of a running sandbox\n"
+		"  net allow ID ENTRY...       add entries (the policy becomes allow)\n"
+		"  net deny ID [ENTRY...]      remove entries; with none, the policy becomes none\n"
+		"  net show ID                 print the policy in force\n"
+		"  net log ID [--json]         the denials recorded: time, protocol, destination, why\n"
 		"  destroy ID                  stop a sandbox and remove its files\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
 		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
@@ -125,6 +134,8 @@ static int cmd_doctor(void)
 struct boot_opts {
 	char kernel[4096], initramfs[4096];
 	const char *rootfs, *exec, *kernel_args;
+	const char *net, *net_dns, *net_mac, *net_pool;
+	int net_admit_private;
 	const char *disks[MAX_EXTRA_DISKS];
 	unsigned ndisks, cpus, memory;
 	int timeout_s;
@@ -137,7 +148,10 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		{ "rootfs", required_argument, 0, 'r' }, { "disk", required_argument, 0, 'd' },
 		{ "cpus", required_argument, 0, 'c' },   { "memory", required_argument, 0, 'm' },
 		{ "exec", required_argument, 0, 'e' },   { "kernel-args", required_argument, 0, 'a' },
-		{ "timeout", required_argument, 0, 't' }, { 0, 0, 0, 0 },
+		{ "timeout", required_argument, 0, 't' }, { "net", required_argument, 0, 'n' },
+		{ "net-dns", required_argument, 0, 'D' }, { "net-mac", required_argument, 0, 'M' },
+		{ "net-pool", required_argument, 0, 'P' },
+		{ "net-admit-private", no_argument, 0, 'A' }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -163,12 +177,21 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		case 'e': o->exec = optarg; break;
 		case 'a': o->kernel_args = optarg; break;
 		case 't': o->timeout_s = atoi(optarg); break;
+		case 'n': o->net = optarg; break;
+		case 'D': o->net_dns = optarg; break;
+		case 'M': o->net_mac = optarg; break;
+		case 'P': o->net_pool = optarg; break;
+		case 'A': o->net_admit_private = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (!o->rootfs) {
 		fprintf(stderr, "sandbox: no rootfs: pass --rootfs IMG or set SANDBOX_ROOTFS "
 				"(build one with `sandbox rootfs build -o IMG`)\n");
+		return 2;
+	}
+	if (!o->net && (o->net_dns || o->net_mac || o->net_pool || o->net_admit_private)) {
+		fprintf(stderr, "sandbox: --net-* options need --net\n");
 		return 2;
 	}
 	if (!o->kernel[0] && guest_kernel_find(o->kernel, sizeof(o->kernel)) < 0) {
@@ -187,6 +210,35 @@ static int add_disk_arg(sbx_config *cfg, const char *arg, int *ro)
 	*ro = n > 3 && strcmp(arg + n - 3, ":ro") == 0;
 	snprintf(path, sizeof(path), "%.*s", (int)(*ro ? n - 3 : n), arg);
 	return sbx_config_add_disk(cfg, path, *ro);
+}
+
+/* Parses a policy argument, saying what is wrong with it. NULL on failure. */
+sbx_net_policy *policy_parse_or_complain(const char *text)
+{
+	sbx_net_policy *p = NULL;
+	char *bad = NULL;
+	int rc = sbx_net_policy_parse(text, &p, &bad);
+
+	if (rc != SBX_OK)
+		fprintf(stderr,
+			"sandbox: policy %s: %s is not none, all or allow:LIST of CIDR[:PORT] and "
+			"domain names\n",
+			text, bad ? bad : text);
+	sbx_free(bad);
+	return p;
+}
+
+static int net_configure(sbx_config *cfg, const struct boot_opts *o)
+{
+	sbx_net_policy *p = policy_parse_or_complain(o->net);
+	int rc = p ? sbx_config_set_net_policy(cfg, p) : SBX_EINVAL;
+
+	sbx_net_policy_free(p);
+	if (rc == SBX_OK && o->net_dns) rc = sbx_config_set_net_dns(cfg, o->net_dns);
+	if (rc == SBX_OK && o->net_mac) rc = sbx_config_set_net_mac(cfg, o->net_mac);
+	if (rc == SBX_OK && o->net_pool) rc = sbx_config_set_net_pool(cfg, o->net_pool);
+	if (rc == SBX_OK) rc = sbx_config_set_net_admit_private(cfg, o->net_admit_private);
+	return rc;
 }
 
 /* Applies the boot options to a config; each failure prints the config's message. */
@@ -219,6 +271,7 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 	if (rc == SBX_OK) rc = sbx_config_set_vcpus(cfg, o->cpus);
 	if (rc == SBX_OK) rc = sbx_config_set_memory_mib(cfg, o->memory);
 	if (rc == SBX_OK && o->exec) rc = sbx_config_set_init_command(cfg, o->exec);
+	if (rc == SBX_OK && o->net) rc = net_configure(cfg, o);
 	if (rc != SBX_OK)
 		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
 	return rc;
@@ -561,6 +614,8 @@ int main(int argc, char **argv)
 		return cmd_context(argc - 1, argv + 1);
 	if (strcmp(argv[1], "destroy") == 0)
 		return cmd_destroy(argc - 1, argv + 1);
+	if (strcmp(argv[1], "net") == 0)
+		return cmd_net(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)
 		return cmd_rootfs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0) {
