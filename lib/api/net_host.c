@@ -134,9 +134,16 @@ static int net_slot_free_here(const struct net_in_use *u, uint32_t slot)
 	return 1;
 }
 
+/* "sbx-" and the slot in hex: the host end of the veth. The NAT table's name is "sbx_" and the
+ * same (nft names have no '-'). Other sandboxes' links are "sbx-*" to nft. */
 static void net_ifname(uint32_t slot, char out[IFNAMSIZ])
 {
-	snprintf(out, IFNAMSIZ, "sbx%08x", slot);
+	snprintf(out, IFNAMSIZ, "sbx-%08x", slot);
+}
+
+static void net_table(uint32_t slot, char out[IFNAMSIZ])
+{
+	snprintf(out, IFNAMSIZ, "sbx_%08x", slot);
 }
 
 /* Runs nft commands in one transaction. SBX_OK, or SBX_EIO with nft's message in err. */
@@ -183,7 +190,7 @@ static int net_lease_stale(const char *base, const char *lease, uint32_t slot)
 	snprintf(path, sizeof(path), "%s/%s", base, id);
 	if (access(path, F_OK) == 0)
 		return 0;
-	net_ifname(slot, table);
+	net_table(slot, table);
 	net_nat_delete(table);
 	return unlink(lease) == 0;
 }
@@ -522,7 +529,7 @@ static int net_ns_make(struct net_host *h, char *err)
  * sandboxes (forward to another sbx link), whatever its policy. */
 static int net_host_configure(struct nl_sock *sk, const struct net_host *h, char *err)
 {
-	char cmds[1024], guest[16], path[128];
+	char cmds[1024], guest[16], path[128], table[IFNAMSIZ];
 	const char *step = "host link";
 	int rc, index = 0;
 
@@ -542,15 +549,16 @@ static int net_host_configure(struct nl_sock *sk, const struct net_host *h, char
 	rc = net_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
 	if (rc < 0)
 		return sbx_fail(err, SBX_EIO, "ip_forward: %s", strerror(-rc));
+	net_table(h->subnet, table);
 	snprintf(cmds, sizeof(cmds),
 		 "add table ip %1$s\n"
 		 "add chain ip %1$s postrouting { type nat hook postrouting priority srcnat; }\n"
-		 "add rule ip %1$s postrouting ip saddr %2$s masquerade\n"
+		 "add rule ip %1$s postrouting ip saddr %3$s masquerade\n"
 		 "add chain ip %1$s input { type filter hook input priority filter; }\n"
-		 "add rule ip %1$s input iifname \"%1$s\" drop\n"
+		 "add rule ip %1$s input iifname \"%2$s\" drop\n"
 		 "add chain ip %1$s forward { type filter hook forward priority filter; }\n"
-		 "add rule ip %1$s forward iifname \"%1$s\" oifname \"sbx*\" drop\n",
-		 h->ifname, pkt_ipv4_format(h->guest_ip, guest));
+		 "add rule ip %1$s forward iifname \"%2$s\" oifname \"sbx-*\" drop\n",
+		 table, h->ifname, pkt_ipv4_format(h->guest_ip, guest));
 	return net_nft(cmds, err);
 }
 
@@ -586,7 +594,7 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 {
 	struct net_host h = { .tap_fd = -1 };
 	struct nl_sock *sk = nl_socket_alloc();
-	char lease[4400];
+	char lease[4400], table[IFNAMSIZ];
 	int rc = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;
 
 	if (rc < 0) {
@@ -599,7 +607,8 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 		return rc;
 	}
 	net_ifname(h.subnet, h.ifname);
-	rc = net_record(dir, lease, h.ifname, err);
+	net_table(h.subnet, table);
+	rc = net_record(dir, lease, table, err);
 	if (rc != SBX_OK) {
 		unlink(lease);
 		nl_socket_free(sk);
@@ -640,7 +649,7 @@ void net_host_down(const char *dir)
 	lease[strcspn(lease, "\n")] = 0;
 	table[strcspn(table, "\n")] = 0;
 	/* The namespace and its links went with the VMM's tap; only these stay behind. */
-	if (strncmp(table, "sbx", 3) == 0)
+	if (strncmp(table, "sbx_", 4) == 0)
 		net_nat_delete(table);
 	if (lease[0])
 		unlink(lease);

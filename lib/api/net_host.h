@@ -2,14 +2,14 @@
  * through libnl-route-3 and libnftables before it spawns the VMM:
  *
  *   caller's namespace ("host")          the sandbox's namespace          the VMM
- *   uplink <-NAT- sbxXXXXXXXX S+5/30 ==veth== veth0 S+6/30
+ *   uplink <-NAT- sbx-XXXXXXXX S+5/30 ==veth== veth0 S+6/30
  *                                              tap0 S+1/30 (gateway) -- fd --> virtio-net
  *                                                                       guest eth0 S+2/30
  *
  * S is a /29 leased from a pool (10.200.0.0/16 by default) under <state base>/net-leases/. The
  * namespace has no name and no mount: the tap's fd, which the VMM holds, keeps it alive, so it and
  * its links vanish when the VMM exits, however it exits. What outlives the VMM is the lease file
- * and the NAT table `ip sbxXXXXXXXX`; net_host_down removes them.
+ * and the NAT table `ip sbx_XXXXXXXX`; net_host_down removes them.
  *
  * Needs CAP_NET_ADMIN (root) and the tun, veth and nf_tables (nft_chain_nat, nft_masq) modules. */
 #pragma once
@@ -21,7 +21,7 @@ struct net_host {
 	uint32_t guest_ip, gateway_ip;      /* S+2, S+1 */
 	uint32_t host_ip, peer_ip;          /* S+5 (the host's end), S+6 */
 	uint8_t guest_mac[6], gateway_mac[6];
-	char ifname[IFNAMSIZ];              /* host end of the veth, and the NAT table's name */
+	char ifname[IFNAMSIZ];              /* host end of the veth: "sbx-" and S in hex */
 	int tap_fd;                         /* O_CLOEXEC; -1 once handed over */
 };
 

@@ -96,7 +96,7 @@ json_t *netctl_log_json(struct egress *e, uint64_t cursor, size_t max)
 					(json_int_t)d[i].seq, "time", netctl_wall_time(d[i].time_ms),
 					"reason", egress_reason_name((enum egress_reason)d[i].reason),
 					"proto", netctl_proto(&d[i]), "dst", dst, "port",
-					(int)d[i].dst_port);
+					d[i].reason == EGRESS_R_DNS_NAME ? 0 : (int)d[i].dst_port);
 		if (json_array_append_new(list, rec) < 0)
 			goto out;
 	}

@@ -323,13 +323,24 @@ static void test_allow_address(void)
 	CHECK(log_has("tcp", "203.0.113.2", 8081, "destination not allowed"));
 	CHECK(log_has("tcp", "203.0.113.3", 8080, "destination not allowed"));
 	CHECK(log_has("udp", "203.0.113.2", 9000, "destination not allowed"));
+	/* The CLI edits the list in force. */
+	out = sh_out("%s net allow %s 203.0.113.3:8080 Example.org && %s net show %s", cli,
+		     sbx_sandbox_id(sb), cli, sbx_sandbox_id(sb));
+	CHECK(strcmp(out, "allow:203.0.113.2:8080,203.0.113.3:8080,example.org\n"
+			  "allow:203.0.113.2:8080,203.0.113.3:8080,example.org\n") == 0);
+	free(out);
+	out = sh_out("%s net deny %s 203.0.113.3:8080 example.org", cli, sbx_sandbox_id(sb));
+	CHECK(strcmp(out, "allow:203.0.113.2:8080\n") == 0);
+	free(out);
+	CHECK(sh("%s net allow %s 1.2.3.4:99999 2>/dev/null", cli, sbx_sandbox_id(sb)) == 2);
 }
 
-/* A guest loop connects ten times a second while the policy flips: the server's log (this
- * host's clock, like the test's) tells when connections started and stopped arriving. */
+/* A guest loop connects three times a second while the policy flips: the server's log (this
+ * host's clock, like the test's) tells when connections started and stopped arriving, counted
+ * from the moment the change was asked for. */
 static void test_live_change(void)
 {
-	double t_allow, t_none, first = 0, last = 0, t_start;
+	double t_allow, t_none, t_none_done, first = 0, last = 0, t_start;
 	int pid = 0, n;
 
 	printf("== live changes\n");
@@ -342,20 +353,23 @@ static void test_live_change(void)
 	sleep(4); /* python starts, and its first tries are denied */
 	CHECK_EQ(events_after(t_start, "tcp 203.0.113.2:8080", NULL, NULL), 0);
 	t_allow = now();
-	CHECK_EQ(sh("%s net allow %s 203.0.113.2:8080 >/dev/null", cli, sbx_sandbox_id(sb)), 0);
+	set_policy("allow:203.0.113.2:8080");
 	sleep(4);
 	t_none = now();
-	CHECK_EQ(sh("%s net deny %s >/dev/null", cli, sbx_sandbox_id(sb)), 0);
-	t_none = (t_none + now()) / 2; /* the CLI applied it somewhere in between */
+	set_policy("none");
+	t_none_done = now();
 	sleep(4);
-	n = events_after(t_allow, "tcp 203.0.113.2:8080", &first, NULL);
-	events_after(t_allow, "tcp 203.0.113.2:8080", NULL, &last);
-	printf("live change: %d connections; first %.3f s after allow, last %.3f s after none\n", n,
-	       first - t_allow, last - t_none);
+	n = events_after(t_allow, "tcp 203.0.113.2:8080", &first, &last);
+	printf("live change: %d connections; the first %.3f s after allow was asked for, the last "
+	       "%.3f s after none was (which took %.3f s)\n",
+	       n, first - t_allow, last - t_none, t_none_done - t_none);
 	CHECK(n >= 3);
 	CHECK(first > t_allow && first - t_allow < 1.0);
-	CHECK(last < t_none + 1.0);
-	CHECK_EQ(events_after(t_none + 1.0, "tcp 203.0.113.2:8080", NULL, NULL), 0);
+	/* A connection let through just before the change may be logged by the server a little
+	 * after the call returned; none may come later than that. */
+	CHECK(last < t_none_done + 0.5);
+	CHECK(t_none_done - t_none < 1.0);
+	CHECK_EQ(events_after(t_none_done + 0.5, "tcp 203.0.113.2:8080", NULL, NULL), 0);
 	if (pid)
 		sbx_process_kill(sb, pid, SIGKILL);
 }
@@ -433,7 +447,7 @@ static void test_destroyed(void)
 	int left = 1;
 
 	for (int i = 0; i < 50 && left; i++) {
-		out = sh_out("ip -br link | grep -c ^sbx0; nft list tables | grep -c sbx0; "
+		out = sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
 			     "ls %s/net-leases | wc -l",
 			     state);
 		left = strcmp(out, "0\n0\n0\n") != 0;
@@ -459,6 +473,7 @@ int main(int argc, char **argv)
 	cli = argv[1];
 	servers_py = argv[2];
 	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* in order with stderr and the children's output */
 	e2e_env_load(&env);
 	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
 		loud("needs root and a network namespace of its own (%s)", strerror(errno));
