@@ -244,9 +244,10 @@ static void machine_on_dns_query(void *user, const uint8_t *frame, size_t len)
 		virtio_net_inject(m->net, out, n);
 		break;
 	case RESOLVER_FORWARD:
-		/* No upstream, or it refuses (ECONNREFUSED from an earlier ICMP error): the guest's
-		 * resolver times out and retries, as with a lost datagram. */
-		if (m->dns_fd >= 0 && send(m->dns_fd, out, n, MSG_DONTWAIT) < 0)
+		/* No upstream, or none reachable now: the guest's resolver times out and retries,
+		 * as with a lost datagram. */
+		if (m->dns_fd >= 0 && sendto(m->dns_fd, out, n, MSG_DONTWAIT,
+					     (struct sockaddr *)&m->dns_addr, sizeof(m->dns_addr)) < 0)
 			vmm_log("net: DNS upstream: %s", strerror(errno));
 		break;
 	case RESOLVER_DROP:
@@ -261,33 +262,38 @@ static void machine_on_dns_reply(void *opaque, uint32_t events)
 	uint8_t msg[4096], out[RESOLVER_FRAME_MAX];
 
 	for (;;) {
-		ssize_t got = recv(m->dns_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
+		struct sockaddr_in from;
+		socklen_t from_len = sizeof(from);
+		ssize_t got = recvfrom(m->dns_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC,
+				       (struct sockaddr *)&from, &from_len);
 		size_t n = 0;
 
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
-				errno == ENETUNREACH))
-			continue; /* an ICMP error about an earlier query, reported once */
 		if (got < 0)
 			return;
-		if ((size_t)got > sizeof(msg))
-			continue; /* larger than any answer we asked for */
+		/* Only the upstream server's answers, and no more than we asked for. */
+		if ((size_t)got > sizeof(msg) || from_len != sizeof(from) ||
+		    from.sin_addr.s_addr != m->dns_addr.sin_addr.s_addr ||
+		    from.sin_port != m->dns_addr.sin_port)
+			continue;
 		if (resolver_upstream_reply(m->resolver, msg, (size_t)got, egress_now_ms(), out,
 					    sizeof(out), &n) == RESOLVER_REPLY)
 			virtio_net_inject(m->net, out, n);
 	}
 }
 
+/* Not connected: an upstream that is unreachable at the start (no route yet) must not fail the
+ * sandbox, and each query finds its route when it is sent. */
 static int machine_dns_upstream(struct machine *m, char *err, size_t errlen)
 {
 	const struct vmm_net *c = &m->cfg->net;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->dns_port),
-				  .sin_addr.s_addr = htonl(c->dns_ip) };
 	int rc;
 
+	m->dns_addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(c->dns_port),
+					    .sin_addr.s_addr = htonl(c->dns_ip) };
 	m->dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (m->dns_fd < 0 || connect(m->dns_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (m->dns_fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "DNS upstream socket: %s", strerror(errno));
 		return rc;

@@ -1,6 +1,7 @@
 /* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks,
  * vsock and net, vCPU threads and the device thread. The VMM process runs exactly one. */
 #pragma once
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -52,6 +53,7 @@ struct machine {
 	struct egress *egress;
 	struct resolver *resolver;
 	int dns_fd;
+	struct sockaddr_in dns_addr;
 	json_t *policy;
 	struct evloop *devloop;
 	pthread_t dev_thread;
