@@ -25,7 +25,8 @@ static sbx_config *bench_config(int net)
 	sbx_config *cfg = sbx_config_new();
 
 	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr, "bench-net: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n");
+		fprintf(stderr,
+			"bench-net: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n");
 		exit(2);
 	}
 	sbx_config_set_kernel(cfg, kernel);
@@ -53,8 +54,8 @@ static void one(int net, double *create_s, double *ready_s)
 		rc = sbx_sandbox_wait_ready(sb, READY_TIMEOUT_MS);
 	*ready_s = bench_now() - t0;
 	if (rc != SBX_OK) {
-		fprintf(stderr, "bench-net: %s: %s %s\n", sbx_err_name(rc), sbx_config_last_error(cfg),
-			sb ? sbx_sandbox_last_error(sb) : "");
+		fprintf(stderr, "bench-net: %s: %s %s\n", sbx_err_name(rc),
+			sbx_config_last_error(cfg), sb ? sbx_sandbox_last_error(sb) : "");
 		exit(1);
 	}
 	sbx_sandbox_destroy(sb);
@@ -88,8 +89,9 @@ int main(int argc, char **argv)
 		c[net] = bench_median(create[net], rounds);
 		r[net] = bench_median(ready[net], rounds);
 	}
-	printf("median create: %.1f ms without a network, %.1f ms with one (+%.1f ms)\n", c[0] * 1e3,
-	       c[1] * 1e3, (c[1] - c[0]) * 1e3);
-	printf("median ready:  %.2f s without, %.2f s with (ratio %.3f)\n", r[0], r[1], r[1] / r[0]);
+	printf("median create: %.1f ms without a network, %.1f ms with one (+%.1f ms)\n",
+	       c[0] * 1e3, c[1] * 1e3, (c[1] - c[0]) * 1e3);
+	printf("median ready:  %.2f s without, %.2f s with (ratio %.3f)\n", r[0], r[1],
+	       r[1] / r[0]);
 	return 0;
 }

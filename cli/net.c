@@ -53,8 +53,8 @@ static int net_edit(sbx_sandbox *sb, const char *op, int argc, char **argv)
 		if (rc == SBX_ENOENT) {
 			fprintf(stderr, "sandbox net deny: %s is not in the policy\n", argv[i]);
 		} else if (rc != SBX_OK) {
-			fprintf(stderr, "sandbox net %s: %s: not CIDR[:PORT] nor a domain name\n", op,
-				argv[i]);
+			fprintf(stderr, "sandbox net %s: %s: not CIDR[:PORT] nor a domain name\n",
+				op, argv[i]);
 			sbx_net_policy_free(p);
 			return 2;
 		}
@@ -105,13 +105,15 @@ static int net_log(sbx_sandbox *sb, int json)
 		net_print_time(sbx_net_log_time(l, i), when, sizeof(when));
 		/* Destinations are addresses or DNS names: nothing to escape in either. */
 		if (json) {
-			printf("%s\n  {\"time\": \"%s\", \"protocol\": \"%s\", \"destination\": \"%s\", "
+			printf("%s\n  {\"time\": \"%s\", \"protocol\": \"%s\", \"destination\": "
+			       "\"%s\", "
 			       "\"port\": %d, \"reason\": \"%s\"}",
 			       i ? "," : "", when, sbx_net_log_protocol(l, i),
 			       sbx_net_log_destination(l, i), port, sbx_net_log_reason(l, i));
 			continue;
 		}
-		snprintf(dst, sizeof(dst), port ? "%s:%d" : "%s", sbx_net_log_destination(l, i), port);
+		snprintf(dst, sizeof(dst), port ? "%s:%d" : "%s", sbx_net_log_destination(l, i),
+			 port);
 		printf("%s %-5s %-21s %s\n", when, sbx_net_log_protocol(l, i), dst,
 		       sbx_net_log_reason(l, i));
 	}

@@ -164,7 +164,7 @@ static const char *net_mode_name(int mode)
 
 static int net_mode_from_name(const char *name, size_t len)
 {
-	static const char *const names[] = { "none", "all", "allow" };
+	static const char *const names[] = {"none", "all", "allow"};
 
 	for (int i = 0; i < 3; i++)
 		if (strlen(names[i]) == len && strncmp(names[i], name, len) == 0)
@@ -267,7 +267,8 @@ static int net_policy_from_json(json_t *j, sbx_net_policy **out)
 	p = sbx_net_policy_new(m);
 	if (!p)
 		return SBX_ENOMEM;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		if (!json_is_string(e) || sbx_net_policy_add(p, json_string_value(e)) != SBX_OK) {
 			sbx_net_policy_free(p);
 			return SBX_EPROTO;
@@ -307,7 +308,8 @@ int sbx_config_set_net_mac(sbx_config *cfg, const char *mac)
 	if (!cfg)
 		return SBX_EINVAL;
 	if (mac && virtio_net_mac_parse(mac, m) < 0)
-		return sbx_fail(cfg->err, SBX_EINVAL, "MAC %s: not a unicast xx:xx:xx:xx:xx:xx", mac);
+		return sbx_fail(cfg->err, SBX_EINVAL, "MAC %s: not a unicast xx:xx:xx:xx:xx:xx",
+				mac);
 	return sbx_set_string(&cfg->net_mac, mac);
 }
 
@@ -319,9 +321,9 @@ int sbx_config_set_net_pool(sbx_config *cfg, const char *cidr)
 	if (!cfg)
 		return SBX_EINVAL;
 	if (cidr && net_pool_parse(cidr, &net, &prefix) != SBX_OK)
-		return sbx_fail(cfg->err, SBX_EINVAL,
-				"network pool %s: not A.B.C.D/P with P from 8 to 29 and no host bits",
-				cidr);
+		return sbx_fail(
+		    cfg->err, SBX_EINVAL,
+		    "network pool %s: not A.B.C.D/P with P from 8 to 29 and no host bits", cidr);
 	return sbx_set_string(&cfg->net_pool, cidr);
 }
 
@@ -413,8 +415,8 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 	pkt_ipv4_format(h->guest_ip, ip);
 	pkt_ipv4_format(h->gateway_ip, gw);
 	policy = net_policy_json(cfg->net_policy);
-	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:s?, s:b, s:o}", "tap_fd", vmm_tap_fd, "mac",
-				  mac_text, "guest_ip", ip, "gateway_ip", gw, "dns",
+	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:s?, s:b, s:o}", "tap_fd", vmm_tap_fd,
+				  "mac", mac_text, "guest_ip", ip, "gateway_ip", gw, "dns",
 				  dns[0] ? dns : NULL, "admit_private", cfg->net_admit_private,
 				  "policy", policy)
 		      : NULL;
@@ -429,7 +431,7 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 
 static int net_command_connect(sbx_sandbox *sb)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", sb->dir);
 
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))

@@ -50,7 +50,8 @@ int net_pool_parse(const char *pool, uint32_t *net, unsigned *prefix)
 	if (!slash || pkt_ipv4_parse(pool, (size_t)(slash - pool), &ip) < 0)
 		return SBX_EINVAL;
 	p = strtoul(slash + 1, &end, 10);
-	if (*end || end == slash + 1 || p > NET_SLOT_PREFIX || p < 8 || (ip & ~net_mask((unsigned)p)))
+	if (*end || end == slash + 1 || p > NET_SLOT_PREFIX || p < 8 ||
+	    (ip & ~net_mask((unsigned)p)))
 		return SBX_EINVAL;
 	*net = ip;
 	*prefix = (unsigned)p;
@@ -109,13 +110,15 @@ static int net_in_use_load(struct nl_sock *sk, struct net_in_use *u)
 
 	if (rc == 0)
 		rc = rtnl_route_alloc_cache(sk, AF_INET, 0, &routes);
-	for (o = rc == 0 ? nl_cache_get_first(addrs) : NULL; o && rc == 0; o = nl_cache_get_next(o)) {
+	for (o = rc == 0 ? nl_cache_get_first(addrs) : NULL; o && rc == 0;
+	     o = nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
 		if (rtnl_addr_get_family(a) == AF_INET)
 			rc = net_in_use_add(u, net_addr_ipv4(rtnl_addr_get_local(a)),
 					    (unsigned)rtnl_addr_get_prefixlen(a));
 	}
-	for (o = rc == 0 ? nl_cache_get_first(routes) : NULL; o && rc == 0; o = nl_cache_get_next(o)) {
+	for (o = rc == 0 ? nl_cache_get_first(routes) : NULL; o && rc == 0;
+	     o = nl_cache_get_next(o)) {
 		struct nl_addr *dst = rtnl_route_get_dst((struct rtnl_route *)o);
 		unsigned prefix = dst ? nl_addr_get_prefixlen(dst) : 0;
 		if (prefix > 0)
@@ -200,7 +203,7 @@ static int net_lease_stale(const char *base, const char *lease, uint32_t slot)
 static int net_lease_take(struct nl_sock *sk, const char *base, const char *id, const char *pool,
 			  uint32_t *slot_out, char *lease_out, size_t lease_len, char *err)
 {
-	struct net_in_use used = { 0 };
+	struct net_in_use used = {0};
 	char dir[4200], lock[4300];
 	uint32_t net;
 	unsigned prefix;
@@ -397,14 +400,14 @@ static int net_sysctl(const char *path, const char *value)
 struct net_ns_job {
 	const struct net_host *h;
 	int host_ns_fd; /* the caller's namespace, where the veth's other end goes */
-	int tap_fd;     /* out */
+	int tap_fd;	/* out */
 	int rc;
 	char err[SBX_ERRMSG_MAX];
 };
 
 static int net_tap_open(struct net_ns_job *j)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
@@ -468,7 +471,8 @@ static int net_ns_configure(struct nl_sock *sk, struct net_ns_job *j)
 				nl_geterror(rc));
 	rc = net_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
 	if (rc < 0)
-		return sbx_fail(j->err, SBX_EIO, "sandbox namespace: ip_forward: %s", strerror(-rc));
+		return sbx_fail(j->err, SBX_EIO, "sandbox namespace: ip_forward: %s",
+				strerror(-rc));
 	return SBX_OK;
 }
 
@@ -503,7 +507,7 @@ static void *net_ns_thread(void *arg)
 
 static int net_ns_make(struct net_host *h, char *err)
 {
-	struct net_ns_job j = { .h = h, .tap_fd = -1 };
+	struct net_ns_job j = {.h = h, .tap_fd = -1};
 	pthread_t t;
 	int rc;
 
@@ -592,7 +596,7 @@ static int net_record(const char *dir, const char *lease, const char *table, cha
 int net_host_up(const char *base, const char *dir, const char *id, const char *pool,
 		const uint8_t guest_mac[6], struct net_host *out, char *err)
 {
-	struct net_host h = { .tap_fd = -1 };
+	struct net_host h = {.tap_fd = -1};
 	struct nl_sock *sk = nl_socket_alloc();
 	char lease[4400], table[IFNAMSIZ];
 	int rc = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;

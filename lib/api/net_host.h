@@ -17,12 +17,12 @@
 #include <stdint.h>
 
 struct net_host {
-	uint32_t subnet;                    /* S, host order */
-	uint32_t guest_ip, gateway_ip;      /* S+2, S+1 */
-	uint32_t host_ip, peer_ip;          /* S+5 (the host's end), S+6 */
+	uint32_t subnet;	       /* S, host order */
+	uint32_t guest_ip, gateway_ip; /* S+2, S+1 */
+	uint32_t host_ip, peer_ip;     /* S+5 (the host's end), S+6 */
 	uint8_t guest_mac[6], gateway_mac[6];
-	char ifname[IFNAMSIZ];              /* host end of the veth: "sbx-" and S in hex */
-	int tap_fd;                         /* O_CLOEXEC; -1 once handed over */
+	char ifname[IFNAMSIZ]; /* host end of the veth: "sbx-" and S in hex */
+	int tap_fd;	       /* O_CLOEXEC; -1 once handed over */
 };
 
 /* Leases a /29 from pool ("A.B.C.D/P", P <= 29; NULL: $SANDBOX_NET_POOL or 10.200.0.0/16),

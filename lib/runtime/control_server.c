@@ -31,7 +31,7 @@ struct control_server {
 
 int control_server_open(const char *path, struct control_server **out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct control_server *s;
 	int rc;
 
@@ -60,10 +60,10 @@ size_t control_server_pollfds(const struct control_server *s, struct pollfd *p)
 {
 	size_t n = 0;
 
-	p[n++] = (struct pollfd){ s->listen_fd, POLLIN, 0 };
+	p[n++] = (struct pollfd){s->listen_fd, POLLIN, 0};
 	for (int i = 0; i < CONTROL_SERVER_MAX_CLIENTS; i++)
 		if (s->clients[i].fd >= 0)
-			p[n++] = (struct pollfd){ s->clients[i].fd, POLLIN, 0 };
+			p[n++] = (struct pollfd){s->clients[i].fd, POLLIN, 0};
 	return n;
 }
 
@@ -77,7 +77,7 @@ static void control_client_close(struct control_client *c)
 
 static void control_accept(struct control_server *s)
 {
-	struct timeval tv = { 0, CONTROL_SEND_TIMEOUT_MS * 1000 };
+	struct timeval tv = {0, CONTROL_SEND_TIMEOUT_MS * 1000};
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)

@@ -120,33 +120,33 @@ static int guest(const char *cmd, char **out)
 /* The guest's probe script: tcp HOST PORT TIMEOUT | udp HOST PORT DATA TIMEOUT | resolve NAME |
  * dnsq SERVER NAME TIMEOUT | loop HOST PORT SECONDS. */
 static const char probe_py[] =
-	"import socket, struct, sys, time\n"
-	"op, a = sys.argv[1], sys.argv[2:]\n"
-	"if op == 'tcp':\n"
-	"    s = socket.create_connection((a[0], int(a[1])), timeout=float(a[2]))\n"
-	"    print(s.recv(200).decode().strip())\n"
-	"elif op == 'udp':\n"
-	"    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-	"    s.settimeout(float(a[3]))\n"
-	"    s.sendto(a[2].encode(), (a[0], int(a[1])))\n"
-	"    print(s.recv(200).decode())\n"
-	"elif op == 'resolve':\n"
-	"    print(socket.gethostbyname(a[0]))\n"
-	"elif op == 'dnsq':\n"
-	"    q = struct.pack('>HHHHHH', 0x1234, 0x100, 1, 0, 0, 0)\n"
-	"    q += b''.join(bytes([len(l)]) + l.encode() for l in a[1].split('.')) + b'\\0'\n"
-	"    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-	"    s.settimeout(float(a[2]))\n"
-	"    s.sendto(q + struct.pack('>HH', 1, 1), (a[0], 53))\n"
-	"    print(len(s.recv(600)), 'bytes of answer')\n"
-	"elif op == 'loop':\n"
-	"    end = time.time() + float(a[2])\n"
-	"    while time.time() < end:\n"
-	"        try:\n"
-	"            socket.create_connection((a[0], int(a[1])), timeout=0.2).close()\n"
-	"        except OSError:\n"
-	"            pass\n"
-	"        time.sleep(0.1)\n";
+    "import socket, struct, sys, time\n"
+    "op, a = sys.argv[1], sys.argv[2:]\n"
+    "if op == 'tcp':\n"
+    "    s = socket.create_connection((a[0], int(a[1])), timeout=float(a[2]))\n"
+    "    print(s.recv(200).decode().strip())\n"
+    "elif op == 'udp':\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "    s.settimeout(float(a[3]))\n"
+    "    s.sendto(a[2].encode(), (a[0], int(a[1])))\n"
+    "    print(s.recv(200).decode())\n"
+    "elif op == 'resolve':\n"
+    "    print(socket.gethostbyname(a[0]))\n"
+    "elif op == 'dnsq':\n"
+    "    q = struct.pack('>HHHHHH', 0x1234, 0x100, 1, 0, 0, 0)\n"
+    "    q += b''.join(bytes([len(l)]) + l.encode() for l in a[1].split('.')) + b'\\0'\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "    s.settimeout(float(a[2]))\n"
+    "    s.sendto(q + struct.pack('>HH', 1, 1), (a[0], 53))\n"
+    "    print(len(s.recv(600)), 'bytes of answer')\n"
+    "elif op == 'loop':\n"
+    "    end = time.time() + float(a[2])\n"
+    "    while time.time() < end:\n"
+    "        try:\n"
+    "            socket.create_connection((a[0], int(a[1])), timeout=0.2).close()\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "        time.sleep(0.1)\n";
 
 static int probe(const char *args, char **out)
 {
@@ -187,10 +187,11 @@ static int log_has(const char *proto, const char *dst, int port, const char *rea
 			 strcmp(sbx_net_log_destination(l, i), dst) == 0 &&
 			 (!port || sbx_net_log_port(l, i) == port) &&
 			 (!reason || strcmp(sbx_net_log_reason(l, i), reason) == 0) &&
-			 sbx_net_log_time(l, i) > now() - 3600 && sbx_net_log_time(l, i) < now() + 1;
+			 sbx_net_log_time(l, i) > now() - 3600 &&
+			 sbx_net_log_time(l, i) < now() + 1;
 	if (!found)
-		fprintf(stderr, "net log has no %s %s:%d (%s) among %zu records\n", proto, dst, port,
-			reason ? reason : "any reason", sbx_net_log_count(l));
+		fprintf(stderr, "net log has no %s %s:%d (%s) among %zu records\n", proto, dst,
+			port, reason ? reason : "any reason", sbx_net_log_count(l));
 	sbx_net_log_free(l);
 	return found;
 }
@@ -210,14 +211,14 @@ static unsigned long long log_total(void)
 
 static int modules(void)
 {
-	static const char *const mods[] = { "tun", "veth", "nf_tables", "nft_chain_nat",
-					    "nft_masq" };
+	static const char *const mods[] = {"tun", "veth", "nf_tables", "nft_chain_nat", "nft_masq"};
 	int ok = 1;
 
 	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
 		if (sh("modprobe -q %s 2>/dev/null", mods[i]) != 0 &&
 		    sh("grep -qw ^%s /proc/modules", mods[i]) != 0) {
-			loud("IMPOSSIBLE HERE: kernel module %s cannot be loaded (modprobe %s failed); "
+			loud("IMPOSSIBLE HERE: kernel module %s cannot be loaded (modprobe %s "
+			     "failed); "
 			     "sandbox networking needs it",
 			     mods[i], mods[i]);
 			ok = 0;
@@ -420,7 +421,8 @@ static void test_all(void)
 	free(out);
 	/* Never the host itself, nor through it, whatever the policy: a listener of this namespace
 	 * on its uplink address stays out of reach. */
-	sh("timeout 20 python3 -c 'import socket; s = socket.socket(); s.bind((\"0.0.0.0\", 8099)); "
+	sh("timeout 20 python3 -c 'import socket; s = socket.socket(); s.bind((\"0.0.0.0\", "
+	   "8099)); "
 	   "s.listen(); c, a = s.accept(); print(\"host reached from\", a)' &");
 	sleep(1);
 	CHECK(probe("tcp 198.51.100.1 8099 2", NULL) != 0);
@@ -503,8 +505,8 @@ int main(int argc, char **argv)
 	rc = sbx_sandbox_wait_ready(sb, BOOT_TIMEOUT_MS);
 	CHECK_EQ(rc, SBX_OK);
 	printf("agent ready after %.2f s\n", now() - t0);
-	if (rc == SBX_OK && sbx_file_write(sb, "/tmp/probe.py", probe_py, sizeof(probe_py) - 1,
-					   0644) == SBX_OK) {
+	if (rc == SBX_OK &&
+	    sbx_file_write(sb, "/tmp/probe.py", probe_py, sizeof(probe_py) - 1, 0644) == SBX_OK) {
 		test_none();
 		test_allow_address();
 		test_live_change();

@@ -76,8 +76,9 @@ static void test_policy_api(void)
 	char *text = NULL, *bad = NULL;
 
 	CHECK(sbx_net_policy_new(7) == NULL);
-	CHECK_EQ(sbx_net_policy_parse("allow:10.0.0.0/8,1.2.3.4:443,Example.COM.,*.x.org", &p, NULL),
-		 SBX_OK);
+	CHECK_EQ(
+	    sbx_net_policy_parse("allow:10.0.0.0/8,1.2.3.4:443,Example.COM.,*.x.org", &p, NULL),
+	    SBX_OK);
 	CHECK_EQ(sbx_net_policy_count(p), 4);
 	CHECK_EQ(sbx_net_policy_format(p, &text), SBX_OK);
 	CHECK(text && strcmp(text, "allow:10.0.0.0/8,1.2.3.4:443,example.com,*.x.org") == 0);
@@ -109,7 +110,8 @@ static void test_policy_api(void)
 		sbx_config *cfg = sbx_config_new();
 		CHECK_EQ(sbx_config_set_net_pool(cfg, "10.1.0.0/30"), SBX_EINVAL);
 		CHECK_EQ(sbx_config_set_net_pool(cfg, "10.1.0.1/24"), SBX_EINVAL);
-		CHECK_EQ(sbx_config_set_net_mac(cfg, "03:00:00:00:00:01"), SBX_EINVAL); /* multicast */
+		CHECK_EQ(sbx_config_set_net_mac(cfg, "03:00:00:00:00:01"),
+			 SBX_EINVAL); /* multicast */
 		CHECK_EQ(sbx_config_set_net_dns(cfg, "1.2.3.4:99999"), SBX_EINVAL);
 		sbx_config_free(cfg);
 	}
