@@ -442,6 +442,37 @@ static int net_veth_add(struct nl_sock *sk, const struct net_ns_job *j)
 	return rc;
 }
 
+/* The second layer, whatever the VMM's filter lets out: the namespace forwards only the guest's
+ * own address outwards, and inwards only what belongs to connections the guest opened (nothing
+ * reaches a server in the guest, from the host or from anywhere that routes the pool through
+ * it); nothing is for the namespace itself. Runs in the namespace's thread, so libnftables talks
+ * to this namespace's nf_tables. */
+static int net_ns_filter(struct net_ns_job *j)
+{
+	char cmds[1024], guest[16];
+	int rc;
+
+	pkt_ipv4_format(j->h->guest_ip, guest);
+	snprintf(cmds, sizeof(cmds),
+		 "add table ip sandbox\n"
+		 "add chain ip sandbox forward { type filter hook forward priority filter; "
+		 "policy drop; }\n"
+		 "add rule ip sandbox forward iifname \"" NET_TAP "\" oifname \"" NET_VETH "\" "
+		 "ip saddr %1$s accept\n"
+		 "add rule ip sandbox forward iifname \"" NET_VETH "\" oifname \"" NET_TAP "\" "
+		 "ip daddr %1$s ct state established,related accept\n"
+		 "add chain ip sandbox input { type filter hook input priority filter; "
+		 "policy drop; }\n",
+		 guest);
+	rc = net_nft(cmds, j->err);
+	if (rc != SBX_OK) {
+		char msg[SBX_ERRMSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", j->err);
+		return sbx_fail(j->err, rc, "sandbox namespace: %.400s (is nft_ct loaded?)", msg);
+	}
+	return SBX_OK;
+}
+
 /* The namespace's side: the tap (the guest's gateway, which knows the guest's MAC for good), the
  * veth with its other end in the caller's namespace, the default route through it, forwarding. */
 static int net_ns_configure(struct nl_sock *sk, struct net_ns_job *j)
@@ -473,7 +504,7 @@ static int net_ns_configure(struct nl_sock *sk, struct net_ns_job *j)
 	if (rc < 0)
 		return sbx_fail(j->err, SBX_EIO, "sandbox namespace: ip_forward: %s",
 				strerror(-rc));
-	return SBX_OK;
+	return net_ns_filter(j);
 }
 
 /* A thread of its own enters a new network namespace (the caller's threads stay where they are),

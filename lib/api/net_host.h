@@ -11,7 +11,8 @@
  * its links vanish when the VMM exits, however it exits. What outlives the VMM is the lease file
  * and the NAT table `ip sbx_XXXXXXXX`; net_host_down removes them.
  *
- * Needs CAP_NET_ADMIN (root) and the tun, veth and nf_tables (nft_chain_nat, nft_masq) modules. */
+ * Needs CAP_NET_ADMIN (root) and the tun, veth and nf_tables (nft_chain_nat, nft_masq, nft_ct)
+ * modules. */
 #pragma once
 #include <net/if.h>
 #include <stdint.h>

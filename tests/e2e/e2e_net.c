@@ -117,8 +117,9 @@ static int guest(const char *cmd, char **out)
 	return code;
 }
 
-/* The guest's probe script: tcp HOST PORT TIMEOUT | udp HOST PORT DATA TIMEOUT | resolve NAME |
- * dnsq SERVER NAME TIMEOUT | loop HOST PORT SECONDS. */
+/* The guest's probe script: tcp HOST PORT TIMEOUT | udp HOST PORT DATA TIMEOUT | myip |
+ * conn HOST PORT SECONDS (retrying) | resolve NAME | dnsq SERVER NAME TIMEOUT |
+ * loop HOST PORT SECONDS. */
 static const char probe_py[] =
     "import socket, struct, sys, time\n"
     "op, a = sys.argv[1], sys.argv[2:]\n"
@@ -130,6 +131,21 @@ static const char probe_py[] =
     "    s.settimeout(float(a[3]))\n"
     "    s.sendto(a[2].encode(), (a[0], int(a[1])))\n"
     "    print(s.recv(200).decode())\n"
+    "elif op == 'myip':\n"
+    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "    s.connect(('203.0.113.2', 9))\n"
+    "    print(s.getsockname()[0])\n"
+    "elif op == 'conn':\n"
+    "    end = time.time() + float(a[2])\n"
+    "    while True:\n"
+    "        try:\n"
+    "            socket.create_connection((a[0], int(a[1])), timeout=1).close()\n"
+    "            break\n"
+    "        except OSError:\n"
+    "            if time.time() > end:\n"
+    "                raise\n"
+    "            time.sleep(0.2)\n"
+    "    print('connected')\n"
     "elif op == 'resolve':\n"
     "    print(socket.gethostbyname(a[0]))\n"
     "elif op == 'dnsq':\n"
@@ -211,7 +227,8 @@ static unsigned long long log_total(void)
 
 static int modules(void)
 {
-	static const char *const mods[] = {"tun", "veth", "nf_tables", "nft_chain_nat", "nft_masq"};
+	static const char *const mods[] = {"tun",	    "veth",	"nf_tables",
+					   "nft_chain_nat", "nft_masq", "nft_ct"};
 	int ok = 1;
 
 	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
@@ -426,6 +443,26 @@ static void test_all(void)
 	   "s.listen(); c, a = s.accept(); print(\"host reached from\", a)' &");
 	sleep(1);
 	CHECK(probe("tcp 198.51.100.1 8099 2", NULL) != 0);
+	/* Nor does anything reach a server in the guest: the sandbox's namespace lets in only what
+	 * answers the guest's own connections. */
+	{
+		char *ip = NULL;
+		int pid = 0;
+		sbx_exec_opts *o = sbx_exec_opts_new();
+
+		probe("myip", &ip);
+		ip[strcspn(ip, "\n")] = 0;
+		sbx_exec_opts_set_shell(o, "python3 -m http.server 8000");
+		CHECK_EQ(sbx_exec_background(sb, o, NULL, NULL, &pid), SBX_OK);
+		sbx_exec_opts_free(o);
+		CHECK_EQ(probe("conn 127.0.0.1 8000 30", NULL), 0); /* it listens */
+		CHECK(sh("python3 -c 'import socket; socket.create_connection((\"%s\", 8000), 3)' "
+			 "2>/dev/null",
+			 ip) != 0);
+		if (pid)
+			sbx_process_kill(sb, pid, SIGKILL);
+		free(ip);
+	}
 	/* The CLI: show and log. */
 	out = sh_out("%s net show %s", cli, sbx_sandbox_id(sb));
 	CHECK(strcmp(out, "all\n") == 0);

@@ -145,6 +145,13 @@ static void test_lease_and_teardown(void)
 	CHECK(contains(out, "\"tap_fd\":4"));
 	CHECK(contains(out, "\"dns\":\"192.0.2.53:5353\""));
 	CHECK(contains(out, "\"policy\":{\"mode\":\"none\""));
+	/* Inside the sandbox's namespace, as the stand-in VMM found it through its tap. */
+	CHECK(contains(out, "tap0             UNKNOWN        10.77.0.9/30"));
+	CHECK(contains(out, "default via 10.77.0.13 dev veth0"));
+	CHECK(contains(out, "10.77.0.10 dev tap0 lladdr "));
+	CHECK(contains(out, "PERMANENT"));
+	CHECK(contains(out, "iifname \"tap0\" oifname \"veth0\" ip saddr 10.77.0.10 accept"));
+	CHECK(contains(out, "ip daddr 10.77.0.10 ct state established,related accept"));
 	free(out);
 
 	rc = sbx_sandbox_create(cfg, &b);
@@ -209,7 +216,7 @@ int main(int argc, char **argv)
 		printf("test_net_host: SKIPPED the host side: needs root (CAP_NET_ADMIN)\n");
 		return testing_failed ? 1 : 77;
 	}
-	if (!sh_ok("modprobe -q tun veth nf_tables nft_chain_nat nft_masq 2>/dev/null; "
+	if (!sh_ok("modprobe -qa tun veth nf_tables nft_chain_nat nft_masq nft_ct 2>/dev/null; "
 		   "test -c /dev/net/tun && nft list tables >/dev/null 2>&1 && "
 		   "ip link add sbxt0 type veth peer name sbxt1 && "
 		   "ip addr add 10.77.0.1/29 dev sbxt0 && ip link set lo up")) {
