@@ -401,7 +401,7 @@ SBX_API int sbx_config_set_net_admit_private(sbx_config *cfg, int admit);
 
 /* Replaces the policy of a running sandbox (any handle, attached ones too); it applies to the
  * next frame the guest sends. Errors: SBX_ESTATE (no network, or not running), SBX_EINVAL,
- * SBX_ETIMEDOUT, SBX_EPROTO. */
+ * SBX_ERANGE (a policy of more than about 64 KiB of entries), SBX_ETIMEDOUT, SBX_EPROTO. */
 SBX_API int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p);
 /* The policy in force, to free with sbx_net_policy_free. Errors as above. */
 SBX_API int sbx_sandbox_get_net_policy(sbx_sandbox *sb, sbx_net_policy **out);

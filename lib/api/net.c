@@ -456,8 +456,10 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply)
 	json_t *msg = NULL;
 	int fd, rc, ok = 0;
 
-	if (!r || !req)
-		return free(r), sandbox_error(sb, SBX_ENOMEM, "out of memory");
+	if (!r || !req) {
+		free(r);
+		return sandbox_error(sb, SBX_ENOMEM, "out of memory");
+	}
 	fd = net_command_connect(sb);
 	if (fd < 0) {
 		free(r);
@@ -469,6 +471,8 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply)
 		rc = jsonl_read(r, SBX_COMMAND_TIMEOUT_MS, &msg);
 	close(fd);
 	free(r);
+	if (rc == -EMSGSIZE)
+		return sandbox_error(sb, SBX_ERANGE, "the command is larger than the VMM takes");
 	if (rc == -ETIMEDOUT)
 		return sandbox_error(sb, SBX_ETIMEDOUT, "the VMM did not answer");
 	if (rc != 1)

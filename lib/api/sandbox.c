@@ -458,7 +458,15 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	net.tap_fd = -1;
 	if (rc != SBX_OK)
 		goto fail;
-	if (jsonl_write(sb->ctl_fd, msg) < 0) {
+	rc = jsonl_write(sb->ctl_fd, msg);
+	if (rc == -EMSGSIZE) {
+		rc = sbx_fail(cfg->err, SBX_ERANGE,
+			      "the config is larger than the VMM takes (%d KiB; a long network "
+			      "policy?)",
+			      JSONL_MAX_LINE / 1024);
+		goto fail;
+	}
+	if (rc < 0) {
 		rc = sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
 			      sb->dir);
 		goto fail;

@@ -178,6 +178,38 @@ static void test_lease_and_teardown(void)
 	sbx_config_free(cfg);
 }
 
+/* A policy too long for the VMM's config line is refused at create, and the network made for it
+ * (lease, namespace, table) is undone. */
+static void test_too_large(void)
+{
+	sbx_config *cfg = config("10.77.0.0/28");
+	sbx_net_policy *p = sbx_net_policy_new(SBX_NET_ALLOW);
+	sbx_sandbox *a = NULL;
+	char name[300], *out;
+	int rc, added = 0;
+
+	/* 1000 names of 200 bytes: 200 KB of policy. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "%04d%0*d.%0*d.%0*d.example.org", i, 56, 0, 60, 0, 60,
+			 0);
+		added += sbx_net_policy_add(p, name) == SBX_OK;
+	}
+	CHECK_EQ(added, 1000);
+	CHECK_EQ(sbx_config_set_net_policy(cfg, p), SBX_OK);
+	rc = sbx_sandbox_create(cfg, &a);
+	CHECK_EQ(rc, SBX_ERANGE);
+	if (rc == SBX_OK)
+		sbx_sandbox_destroy(a);
+	CHECK(contains(sbx_config_last_error(cfg), "larger than the VMM takes"));
+	out = sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
+		     "ls %s/net-leases | wc -l; ls %s | wc -l",
+		     state, state);
+	CHECK(contains(out, "0\n0\n0\n1\n"));
+	free(out);
+	sbx_net_policy_free(p);
+	sbx_config_free(cfg);
+}
+
 /* A lease whose sandbox directory is gone (its destroyer died) is taken back, with its table. */
 static void test_stale_lease(void)
 {
@@ -231,6 +263,7 @@ int main(int argc, char **argv)
 	setenv("SANDBOX_VMM", argv[1], 1);
 	setenv("FAKE_VMM_LOG", vmm_log, 1);
 	test_lease_and_teardown();
+	test_too_large();
 	test_stale_lease();
 	rmdir(state);
 	unlink(vmm_log);
