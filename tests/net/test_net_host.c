@@ -262,6 +262,7 @@ int main(int argc, char **argv)
 	setenv("SANDBOX_STATE_DIR", state, 1);
 	setenv("SANDBOX_VMM", argv[1], 1);
 	setenv("FAKE_VMM_LOG", vmm_log, 1);
+	setenv("FAKE_VMM_NS_DUMP", "1", 1);
 	test_lease_and_teardown();
 	test_too_large();
 	test_stale_lease();
