@@ -267,14 +267,17 @@ static int test_net_up(void)
 		  "ip -n %2$s route add default via 203.0.113.1;"
 		  "ip netns exec %2$s python3 %3$s %4$s %5$d 203.0.113.53 8080,8081 "
 		  "allowed.test=203.0.113.4 denied.test=203.0.113.5 >%4$s/servers.out 2>&1 &"
+		  "echo $! >%4$s/servers.pid;"
 		  "for i in $(seq 100); do [ -e %4$s/ready ] && exit 0; sleep 0.1; done; exit 1",
 		  ns_up, ns_srv, servers_py, logdir, SERVERS_LIFETIME_S);
 }
 
 static void test_net_down(void)
 {
-	sh("pkill -f '%s %s' 2>/dev/null; ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null",
-	   servers_py, logdir, ns_srv, ns_up);
+	/* ip netns exec execs the servers: the pid is theirs. */
+	sh("kill $(cat %s/servers.pid) 2>/dev/null; ip netns del %s 2>/dev/null; "
+	   "ip netns del %s 2>/dev/null",
+	   logdir, ns_srv, ns_up);
 }
 
 /* Lines of the servers' log after time t that contain needle. */
