@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -81,6 +82,39 @@ static const char *reflink_support(const char *dir)
 	return verdict;
 }
 
+/* Sandbox networks (--net) need root and these modules, loaded, loadable or built in. Optional:
+ * a sandbox without a network needs none of it, so nothing here counts as a problem. */
+static void doctor_network(void)
+{
+	static const char *const mods[] = { "tun", "veth", "nf_tables", "nft_chain_nat", "nft_masq",
+					    "nft_ct" };
+	char missing[256] = "", dir[400];
+	struct utsname u;
+	struct stat st;
+
+	uname(&u);
+	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
+	if (stat(dir, &st) < 0) {
+		printf("network:    %s; cannot tell which modules this kernel has (no %s)\n",
+		       geteuid() ? "needs root" : "root", dir);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		char cmd[160];
+		snprintf(cmd, sizeof(cmd), "test -d /sys/module/%s || modprobe -n -q %s 2>/dev/null",
+			 mods[i], mods[i]);
+		if (system(cmd) != 0)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), " %s",
+				 mods[i]);
+	}
+	if (geteuid() != 0 || missing[0])
+		printf("network:    unavailable (%s%s%s%s)\n", geteuid() ? "needs root" : "",
+		       geteuid() && missing[0] ? "; " : "", missing[0] ? "missing modules:" : "",
+		       missing);
+	else
+		printf("network:    available (root; tun, veth, nf_tables modules)\n");
+}
+
 static int cmd_doctor(void)
 {
 	static const char *const names[] = { "no KVM", "KVM, paravirtual only",
@@ -116,6 +150,7 @@ static int cmd_doctor(void)
 		       release);
 		problems += missing != 0;
 	}
+	doctor_network();
 	if (!state || !*state)
 		state = geteuid() == 0 ? "/run/libsandbox" : "/tmp";
 	mkdir(state, 0700);
