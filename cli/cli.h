@@ -10,6 +10,12 @@ void stream_output(void *user, int stream, const char *data, size_t len);
 /* All of stdin into *data (malloc'd, not NUL-terminated). 0 or -1. */
 int slurp_stdin(char **data, size_t *len);
 
+/* A policy from the CLI's syntax ("none", "all", "allow:LIST"); prints why not and gives NULL. */
+sbx_net_policy *policy_parse_or_complain(const char *text);
+
+/* cli/net.c */
+int cmd_net(int argc, char **argv);
+
 /* cli/code.c */
 int cmd_run_code(int argc, char **argv);
 int cmd_context(int argc, char **argv);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
 		"      --cpu-quota PCT --pids N   cgroup limits: CPU in %% of one CPU, tasks\n"
 		"      --allow-degraded[=LIST] start even without these protections (names as\n"
 		"                              `doctor` prints them, comma-separated; none: all)\n"
+		"      --net none|all|allow:LIST   give the guest a network with this egress policy;\n"
+		"                              LIST: CIDR[:PORT] and domain names, comma-separated\n"
+		"      --net-dns IP[:PORT]     DNS server allowed names are resolved with\n"
+		"      --net-mac MAC --net-pool CIDR --net-admit-private\n"
 		"  create [boot OPTIONS]       start a detached sandbox, wait until ready, print its id\n"
 		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
 		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
@@ -46,6 +51,11 @@ static void usage(FILE *f)
 		"                              run a cell in a code interpreter context; text results\n"
 		"                              print, PNG/SVG/HTML results go to files whose paths print\n"
 		"  context ID create [--language L] [--cwd DIR] | list | restart C | destroy C\n"
+		"  net set ID none|all|allow:LIST   replace the egress policy of a running sandbox\n"
+		"  net allow ID ENTRY...       add entries (the policy becomes allow)\n"
+		"  net deny ID [ENTRY...]      remove entries; with none, the policy becomes none\n"
+		"  net show ID                 print the policy in force\n"
+		"  net log ID [--json]         the denials recorded: time, protocol, destination, why\n"
 		"  destroy ID                  stop a sandbox and remove its files\n"
 		"  isolation ID                the protections a running sandbox has\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
@@ -125,6 +135,39 @@ static int doctor_isolation(void)
 	return missing != 0;
 }
 
+/* Sandbox networks (--net) need root and these modules, loaded, loadable or built in. Optional:
+ * a sandbox without a network needs none of it, so nothing here counts as a problem. */
+static void doctor_network(void)
+{
+	static const char *const mods[] = { "tun", "veth", "nf_tables", "nft_chain_nat", "nft_masq",
+					    "nft_ct" };
+	char missing[256] = "", dir[400];
+	struct utsname u;
+	struct stat st;
+
+	uname(&u);
+	snprintf(dir, sizeof(dir), "/lib/modules/%s", u.release);
+	if (stat(dir, &st) < 0) {
+		printf("network:    %s; cannot tell which modules this kernel has (no %s)\n",
+		       geteuid() ? "needs root" : "root", dir);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
+		char cmd[160];
+		snprintf(cmd, sizeof(cmd), "test -d /sys/module/%s || modprobe -n -q %s 2>/dev/null",
+			 mods[i], mods[i]);
+		if (system(cmd) != 0)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), " %s",
+				 mods[i]);
+	}
+	if (geteuid() != 0 || missing[0])
+		printf("network:    unavailable (%s%s%s%s)\n", geteuid() ? "needs root" : "",
+		       geteuid() && missing[0] ? "; " : "", missing[0] ? "missing modules:" : "",
+		       missing);
+	else
+		printf("network:    available (root; tun, veth, nf_tables modules)\n");
+}
+
 static int cmd_doctor(void)
 {
 	static const char *const names[] = { "no KVM", "KVM, paravirtual only",
@@ -160,6 +203,7 @@ static int cmd_doctor(void)
 		       release);
 		problems += missing != 0;
 	}
+	doctor_network();
 	if (!state || !*state)
 		state = geteuid() == 0 ? "/run/libsandbox" : "/tmp";
 	mkdir(state, 0700);
@@ -179,6 +223,8 @@ static int cmd_doctor(void)
 struct boot_opts {
 	char kernel[4096], initramfs[4096];
 	const char *rootfs, *exec, *kernel_args;
+	const char *net, *net_dns, *net_mac, *net_pool;
+	int net_admit_private;
 	const char *disks[MAX_EXTRA_DISKS];
 	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded;
 	int timeout_s;
@@ -213,19 +259,16 @@ static int parse_protections(const char *list, unsigned *bits)
 static int boot_parse(int argc, char **argv, struct boot_opts *o)
 {
 	static const struct option opts[] = {
-	    {"kernel", required_argument, 0, 'k'},
-	    {"initramfs", required_argument, 0, 'i'},
-	    {"rootfs", required_argument, 0, 'r'},
-	    {"disk", required_argument, 0, 'd'},
-	    {"cpus", required_argument, 0, 'c'},
-	    {"memory", required_argument, 0, 'm'},
-	    {"exec", required_argument, 0, 'e'},
-	    {"kernel-args", required_argument, 0, 'a'},
-	    {"timeout", required_argument, 0, 't'},
-	    {"cpu-quota", required_argument, 0, 'q'},
-	    {"pids", required_argument, 0, 'p'},
-	    {"allow-degraded", optional_argument, 0, 'D'},
-	    {0, 0, 0, 0},
+		{ "kernel", required_argument, 0, 'k' }, { "initramfs", required_argument, 0, 'i' },
+		{ "rootfs", required_argument, 0, 'r' }, { "disk", required_argument, 0, 'd' },
+		{ "cpus", required_argument, 0, 'c' },   { "memory", required_argument, 0, 'm' },
+		{ "exec", required_argument, 0, 'e' },   { "kernel-args", required_argument, 0, 'a' },
+		{ "timeout", required_argument, 0, 't' }, { "cpu-quota", required_argument, 0, 'q' },
+		{ "pids", required_argument, 0, 'p' },
+		{ "allow-degraded", optional_argument, 0, 'G' }, { "net", required_argument, 0, 'n' },
+		{ "net-dns", required_argument, 0, 'D' }, { "net-mac", required_argument, 0, 'M' },
+		{ "net-pool", required_argument, 0, 'P' },
+		{ "net-admit-private", no_argument, 0, 'A' }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -253,16 +296,25 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		case 't': o->timeout_s = atoi(optarg); break;
 		case 'q': o->cpu_quota = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'p': o->pids = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'D':
+		case 'G':
 			if (parse_protections(optarg, &o->allow_degraded))
 				return 2;
 			break;
+		case 'n': o->net = optarg; break;
+		case 'D': o->net_dns = optarg; break;
+		case 'M': o->net_mac = optarg; break;
+		case 'P': o->net_pool = optarg; break;
+		case 'A': o->net_admit_private = 1; break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (!o->rootfs) {
 		fprintf(stderr, "sandbox: no rootfs: pass --rootfs IMG or set SANDBOX_ROOTFS "
 				"(build one with `sandbox rootfs build -o IMG`)\n");
+		return 2;
+	}
+	if (!o->net && (o->net_dns || o->net_mac || o->net_pool || o->net_admit_private)) {
+		fprintf(stderr, "sandbox: --net-* options need --net\n");
 		return 2;
 	}
 	if (!o->kernel[0] && guest_kernel_find(o->kernel, sizeof(o->kernel)) < 0) {
@@ -281,6 +333,35 @@ static int add_disk_arg(sbx_config *cfg, const char *arg, int *ro)
 	*ro = n > 3 && strcmp(arg + n - 3, ":ro") == 0;
 	snprintf(path, sizeof(path), "%.*s", (int)(*ro ? n - 3 : n), arg);
 	return sbx_config_add_disk(cfg, path, *ro);
+}
+
+/* Parses a policy argument, saying what is wrong with it. NULL on failure. */
+sbx_net_policy *policy_parse_or_complain(const char *text)
+{
+	sbx_net_policy *p = NULL;
+	char *bad = NULL;
+	int rc = sbx_net_policy_parse(text, &p, &bad);
+
+	if (rc != SBX_OK)
+		fprintf(stderr,
+			"sandbox: policy %s: %s is not none, all or allow:LIST of CIDR[:PORT] and "
+			"domain names\n",
+			text, bad ? bad : text);
+	sbx_free(bad);
+	return p;
+}
+
+static int net_configure(sbx_config *cfg, const struct boot_opts *o)
+{
+	sbx_net_policy *p = policy_parse_or_complain(o->net);
+	int rc = p ? sbx_config_set_net_policy(cfg, p) : SBX_EINVAL;
+
+	sbx_net_policy_free(p);
+	if (rc == SBX_OK && o->net_dns) rc = sbx_config_set_net_dns(cfg, o->net_dns);
+	if (rc == SBX_OK && o->net_mac) rc = sbx_config_set_net_mac(cfg, o->net_mac);
+	if (rc == SBX_OK && o->net_pool) rc = sbx_config_set_net_pool(cfg, o->net_pool);
+	if (rc == SBX_OK) rc = sbx_config_set_net_admit_private(cfg, o->net_admit_private);
+	return rc;
 }
 
 /* Applies the boot options to a config; each failure prints the config's message. */
@@ -316,6 +397,7 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 	if (rc == SBX_OK) rc = sbx_config_set_cpu_quota(cfg, o->cpu_quota);
 	if (rc == SBX_OK) rc = sbx_config_set_pids_max(cfg, o->pids);
 	if (rc == SBX_OK) rc = sbx_config_set_allow_degraded(cfg, o->allow_degraded);
+	if (rc == SBX_OK && o->net) rc = net_configure(cfg, o);
 	if (rc != SBX_OK)
 		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
 	return rc;
@@ -682,6 +764,8 @@ int main(int argc, char **argv)
 		return cmd_context(argc - 1, argv + 1);
 	if (strcmp(argv[1], "destroy") == 0)
 		return cmd_destroy(argc - 1, argv + 1);
+	if (strcmp(argv[1], "net") == 0)
+		return cmd_net(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)
 		return cmd_rootfs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "isolation") == 0)

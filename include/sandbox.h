@@ -98,7 +98,8 @@ SBX_API int sbx_config_set_kernel(sbx_config *cfg, const char *path);
 /* Initramfs (newc cpio, optionally compressed) holding the guest init; see sbx_initramfs_build. */
 SBX_API int sbx_config_set_initramfs(sbx_config *cfg, const char *path);
 /* Appends a virtio-blk disk backed by an image file: the first is /dev/vda (the rootfs), then
- * /dev/vdb, ... read_only non-zero makes the device read-only to the guest. At most 7. */
+ * /dev/vdb, ... read_only non-zero makes the device read-only to the guest. At most 7 (6 with a
+ * network: the VMM has 8 interrupts for virtio devices, and vsock takes one). */
 SBX_API int sbx_config_add_disk(sbx_config *cfg, const char *path, int read_only);
 /* vCPUs, 1..64. SBX_ERANGE otherwise. */
 SBX_API int sbx_config_set_vcpus(sbx_config *cfg, unsigned vcpus);
@@ -406,6 +407,90 @@ SBX_API void sbx_contexts_free(sbx_contexts *l);
 /* Kills the context's interpreter (ending any cell in it) and starts it afresh, empty. */
 SBX_API int sbx_context_restart(sbx_sandbox *sb, const char *id);
 SBX_API int sbx_context_destroy(sbx_sandbox *sb, const char *id);
+
+/* --------------------------------------------------------------- network */
+
+/* A sandbox made from a config with a network policy has a network: its own network namespace,
+ * a virtio-net device, and an egress policy the VMM enforces on every frame the guest sends
+ * (docs/networking.md). Needs root (CAP_NET_ADMIN) and the tun, veth and nf_tables modules.
+ * Without a policy in its config a sandbox has no network device at all: loopback only, and its
+ * policy cannot be changed later (SBX_ESTATE).
+ *
+ * Policies: SBX_NET_NONE (nothing leaves; the guest's interface is configured but every frame
+ * is dropped and recorded), SBX_NET_ALL (everything, through NAT on the host's uplink; never to
+ * the host itself nor to other sandboxes), SBX_NET_ALLOW (what the entries allow: "10.0.0.0/8",
+ * "1.2.3.4", "1.2.3.4:443" (TCP and UDP to that port), "example.com", "*.example.com"; names
+ * resolve through the sandbox's own DNS server, which answers only listed names and lets the
+ * guest reach the addresses it answered with, for their TTL). Every denial is counted and
+ * recorded with its destination and time (sbx_sandbox_net_log). */
+
+enum sbx_net_mode { SBX_NET_NONE = 0, SBX_NET_ALL = 1, SBX_NET_ALLOW = 2 };
+
+typedef struct sbx_net_policy sbx_net_policy;
+
+/* A policy of the given mode and no entries; NULL when out of memory or mode is not one of
+ * sbx_net_mode. Free with sbx_net_policy_free. */
+SBX_API sbx_net_policy *sbx_net_policy_new(int mode);
+SBX_API void sbx_net_policy_free(sbx_net_policy *p);
+/* Parses "none", "all", "allow" or "allow:ENTRY,ENTRY,..." (the CLI's syntax) into a new policy.
+ * Errors: SBX_EINVAL (*bad, if not NULL, gets the offending part, to free with sbx_free). */
+SBX_API int sbx_net_policy_parse(const char *text, sbx_net_policy **out, char **bad);
+/* The text form of p ("allow:1.2.3.4:80,example.com"), to free with sbx_free. */
+SBX_API int sbx_net_policy_format(const sbx_net_policy *p, char **text);
+SBX_API int sbx_net_policy_set_mode(sbx_net_policy *p, int mode);
+SBX_API int sbx_net_policy_mode(const sbx_net_policy *p);
+/* Adds an entry (syntax above; names are kept in lower case). Entries are kept whatever the
+ * mode and take effect in SBX_NET_ALLOW. Adding one twice keeps one. Errors: SBX_EINVAL (not an
+ * entry), SBX_ERANGE (1024 addresses or 1024 names already). */
+SBX_API int sbx_net_policy_add(sbx_net_policy *p, const char *entry);
+/* Removes an entry as sbx_net_policy_add would have stored it. SBX_ENOENT if absent. */
+SBX_API int sbx_net_policy_remove(sbx_net_policy *p, const char *entry);
+SBX_API size_t sbx_net_policy_count(const sbx_net_policy *p);
+/* Entry i (owned by p), or NULL. */
+SBX_API const char *sbx_net_policy_entry(const sbx_net_policy *p, size_t i);
+
+/* Gives sandboxes made from cfg a network with policy p (copied; the caller keeps p). NULL: no
+ * network (the default). */
+SBX_API int sbx_config_set_net_policy(sbx_config *cfg, const sbx_net_policy *p);
+/* The guest's MAC, "02:xx:xx:xx:xx:xx" (unicast, non-zero). Default: derived from the id. */
+SBX_API int sbx_config_set_net_mac(sbx_config *cfg, const char *mac);
+/* The pool of addresses ("A.B.C.D/P", P from 8 to 29) that sandboxes take a /29 from, never one
+ * in use on this host. Default: $SANDBOX_NET_POOL, else 10.200.0.0/16. */
+SBX_API int sbx_config_set_net_pool(sbx_config *cfg, const char *cidr);
+/* The DNS server ("IP" or "IP:PORT") the sandbox's DNS server forwards allowed names to.
+ * Default: $SANDBOX_NET_DNS, else the first IPv4 nameserver of /etc/resolv.conf. */
+SBX_API int sbx_config_set_net_dns(sbx_config *cfg, const char *server);
+/* Non-zero: DNS answers in private, loopback and link-local ranges are admitted for allowed
+ * names too. Default 0: an allowed name cannot point the guest at the host's neighbourhood. */
+SBX_API int sbx_config_set_net_admit_private(sbx_config *cfg, int admit);
+
+/* Replaces the policy of a running sandbox (any handle, attached ones too); it applies to the
+ * next frame the guest sends. Errors: SBX_ESTATE (no network, or not running), SBX_EINVAL,
+ * SBX_ERANGE (a policy of more than about 64 KiB of entries), SBX_ETIMEDOUT, SBX_EPROTO. */
+SBX_API int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p);
+/* The policy in force, to free with sbx_net_policy_free. Errors as above. */
+SBX_API int sbx_sandbox_get_net_policy(sbx_sandbox *sb, sbx_net_policy **out);
+
+typedef struct sbx_net_log sbx_net_log;
+/* The denials recorded from number `cursor` on (0: the oldest kept; the VMM keeps the last 256),
+ * oldest first. Free with sbx_net_log_free. Errors as sbx_sandbox_set_net_policy. */
+SBX_API int sbx_sandbox_net_log(sbx_sandbox *sb, unsigned long long cursor, sbx_net_log **out);
+SBX_API size_t sbx_net_log_count(const sbx_net_log *l);
+/* Denial i: when (seconds since the epoch), protocol ("tcp", "udp", "icmp", "ip", "arp",
+ * "frame", or "dns" for a name our DNS server refused), destination (an IPv4 address, or the
+ * name), port (0 without one), and why ("policy none", "destination not allowed", ...). Strings
+ * are owned by l; out of range: 0 or NULL. */
+SBX_API double sbx_net_log_time(const sbx_net_log *l, size_t i);
+SBX_API const char *sbx_net_log_protocol(const sbx_net_log *l, size_t i);
+SBX_API const char *sbx_net_log_destination(const sbx_net_log *l, size_t i);
+SBX_API int sbx_net_log_port(const sbx_net_log *l, size_t i);
+SBX_API const char *sbx_net_log_reason(const sbx_net_log *l, size_t i);
+/* The cursor to pass next time for what comes after these. */
+SBX_API unsigned long long sbx_net_log_next(const sbx_net_log *l);
+/* Denials over the sandbox's life, and those overwritten before they were read. */
+SBX_API unsigned long long sbx_net_log_total(const sbx_net_log *l);
+SBX_API unsigned long long sbx_net_log_lost(const sbx_net_log *l);
+SBX_API void sbx_net_log_free(sbx_net_log *l);
 
 /* ---------------------------------------------------------------- guest */
 

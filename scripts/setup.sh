@@ -14,7 +14,7 @@ run=1
 packages=(
   # build
   gcc make cmake pkg-config libc6-dev musl-tools libjansson-dev libseccomp-dev libcap-ng-dev
-  libnl-3-dev libnl-route-3-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev
   # guest: Debian's cloud kernel and its modules, the rootfs builder
   linux-image-cloud-amd64 debootstrap e2fsprogs cpio
   # tests and benchmarks: the emulated KVM host and the peer VMM we compare with

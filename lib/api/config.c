@@ -32,6 +32,7 @@ void sbx_config_free(sbx_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->vmm_path);
 	free(cfg->cgroup_parent);
+	net_config_free(cfg);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		free(cfg->disks[i].path);
 	free(cfg);

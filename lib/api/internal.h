@@ -21,9 +21,21 @@ struct sbx_disk {
 #define SBX_JAIL_DEFAULT_ID 65534 /* nobody, nogroup */
 #define SBX_CGROUP_DEFAULT_PARENT "/sys/fs/cgroup/libsandbox"
 
+/* An egress policy as the API keeps it: the mode and the entries, as strings in their stored form
+ * (lib/api/net.c). */
+struct sbx_net_policy {
+	int mode;
+	char **entries;
+	size_t n, cap;
+};
+
 struct sbx_config {
 	char *kernel, *initramfs, *kernel_args, *init_command, *state_dir, *vmm_path;
 	char *cgroup_parent;
+	/* The network: none while net_policy is NULL. */
+	struct sbx_net_policy *net_policy;
+	char *net_mac, *net_pool, *net_dns;
+	int net_admit_private;
 	struct sbx_disk disks[SBX_MAX_DISKS];
 	unsigned ndisks;
 	unsigned vcpus;
@@ -69,11 +81,30 @@ const char *sbx_buf_view(const struct sbx_buf *b, size_t *len);
 /* Records code and message as the sandbox's last error (thread-safe); returns code. */
 int sandbox_error(sbx_sandbox *sb, int code, const char *message);
 
+/* One command on the VMM's command socket (<dir>/control.sock, lib/runtime/control_server.h):
+ * sends req, and on an "ok" answer gives it in *reply (caller json_decref's it). A failed answer
+ * becomes its SBX code with its message as the sandbox's last error. */
+int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
+
+/* lib/api/net.c: the network part of a config, for create. */
+void net_config_free(sbx_config *cfg);
+struct net_host;
+/* Makes the host side of the sandbox in dir (lib/api/net_host.h) and gives the VMM config's "net"
+ * object (the tap to arrive as fd vmm_tap_fd, the DNS upstream socket, if any, as vmm_dns_fd) and
+ * the guest's kernel command-line word. SBX code with the message in cfg->err; the caller closes
+ * h's fds (net_host_release_fds) and takes the host side down (net_host_down) either way. */
+int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vmm_tap_fd,
+			int vmm_dns_fd, struct net_host *h, json_t **net, char *word, size_t word_len);
+/* The policy's wire form {"mode", "allow"}; NULL when out of memory. */
+json_t *net_policy_json(const struct sbx_net_policy *p);
+
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);
 /* Spawns the VMM for sandbox directory dir with its control channel on fd 3 (stderr to
- * <dir>/vmm.log). *pid and *ctl_fd (ours) on success; SBX_* code with a message in cfg->err. */
-int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd);
+ * <dir>/vmm.log) and pass_fds[i] (-1: none; each above 3 + npass) as its fd 4 + i. *pid and
+ * *ctl_fd (ours) on success; SBX_* code with a message in cfg->err. */
+int vmm_spawn(sbx_config *cfg, const char *dir, const int *pass_fds, unsigned npass, pid_t *pid,
+	      int *ctl_fd);
 /* The "jail" object of the VMM's config for sandbox `id` (its cgroup is <parent>/<id>); NULL
  * on ENOMEM. allow: SBX_PROT_* bits that may be missing. */
 json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned allow);

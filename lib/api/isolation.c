@@ -201,7 +201,7 @@ static int host_isolation(sbx_config *cfg, unsigned *available, char **report)
 	if (rc == SBX_OK) {
 		msg = json_pack("{s:b, s:s, s:o}", "probe", 1, "state_dir", dir, "jail",
 				jail_config_json(cfg, id, SBX_PROT_ALL));
-		rc = msg ? vmm_spawn(cfg, dir, &pid, &fd)
+		rc = msg ? vmm_spawn(cfg, dir, NULL, 0, &pid, &fd)
 			 : sbx_fail(cfg->err, SBX_ENOMEM, "no memory");
 	}
 	if (rc == SBX_OK && jsonl_write(fd, msg) < 0)

@@ -14,6 +14,7 @@
 
 #include "agent_client.h"
 #include "internal.h"
+#include "net_host.h"
 #include "state_dir.h"
 #include "util/base64.h"
 #include "util/io.h"
@@ -25,6 +26,9 @@
 #define SBX_SPAWN_TIMEOUT_MS 30000
 #define SBX_STOP_TIMEOUT_MS 5000
 #define VMM_CONTROL_FD 3
+#define VMM_TAP_FD 4 /* the fds vmm_spawn passes follow the control fd */
+#define VMM_DNS_FD 5
+#define SBX_MAX_DISKS_NET (SBX_MAX_DISKS - 1) /* the network takes a virtio interrupt too */
 #define GUEST_CID 3 /* each sandbox is its own VM, so every guest can have the first free CID */
 #define AGENT_RETRY_MS 20
 #define AGENT_HELLO_MS 5000
@@ -45,17 +49,21 @@ static const char *vmm_path(const sbx_config *cfg)
 							 : SBX_VMM_BUILD_PATH;
 }
 
-/* The kernel command line: our base words, the init's command, then the caller's extras. */
-static char *config_cmdline(const sbx_config *cfg)
+/* The kernel command line: our base words, the network's (if any), the init's command, then
+ * the caller's extras. */
+static char *config_cmdline(const sbx_config *cfg, const char *net_word)
 {
 	size_t cmd_len = cfg->init_command ? strlen(cfg->init_command) : 0;
 	size_t size = sizeof(SBX_BASE_CMDLINE) + 16 + BASE64_ENCODED_LEN(cmd_len) +
-		      (cfg->kernel_args ? strlen(cfg->kernel_args) + 1 : 0);
+		      (cfg->kernel_args ? strlen(cfg->kernel_args) + 1 : 0) +
+		      (net_word ? strlen(net_word) + 1 : 0);
 	char *line = malloc(size), *p;
 
 	if (!line)
 		return NULL;
 	p = line + sprintf(line, "%s", SBX_BASE_CMDLINE);
+	if (net_word)
+		p += sprintf(p, " %s", net_word);
 	if (cfg->init_command) {
 		p += sprintf(p, " sbx.cmd=");
 		base64_encode((const unsigned char *)cfg->init_command, cmd_len, p);
@@ -72,7 +80,7 @@ int sbx_config_kernel_cmdline(const sbx_config *cfg, char **cmdline)
 
 	if (!cfg || !cmdline)
 		return SBX_EINVAL;
-	line = config_cmdline(cfg);
+	line = config_cmdline(cfg, NULL);
 	if (!line)
 		return SBX_ENOMEM;
 	*cmdline = line;
@@ -101,16 +109,20 @@ static int config_check(sbx_config *cfg)
 		rc = check_file(cfg, "initramfs", cfg->initramfs);
 	if (rc == SBX_OK && cfg->ndisks == 0)
 		return sbx_fail(cfg->err, SBX_EINVAL, "no rootfs disk added");
+	if (rc == SBX_OK && cfg->net_policy && cfg->ndisks > SBX_MAX_DISKS_NET)
+		return sbx_fail(cfg->err, SBX_ERANGE, "at most %d disks with a network",
+				SBX_MAX_DISKS_NET);
 	for (unsigned i = 0; rc == SBX_OK && i < cfg->ndisks; i++)
 		rc = check_file(cfg, i == 0 ? "rootfs" : "disk", cfg->disks[i].path);
 	return rc;
 }
 
+/* The VMM's config; net (the network's part, or NULL) is consumed. */
 static json_t *config_to_json(const sbx_config *cfg, const char *id, const char *dir,
-			      const char *cmdline)
+			      const char *cmdline, json_t *net)
 {
 	json_t *disks = json_array(), *msg;
-	char console[4096], vsock[4096];
+	char console[4096], vsock[4096], control[4096];
 
 	/* A path that is not UTF-8 fails json_pack: refused, never a disk silently left out. */
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
@@ -118,21 +130,24 @@ static json_t *config_to_json(const sbx_config *cfg, const char *id, const char 
 				      cfg->disks[i].read_only);
 		if (json_array_append_new(disks, d) < 0) {
 			json_decref(disks);
+			json_decref(net);
 			return NULL;
 		}
 	}
 	snprintf(console, sizeof(console), "%s/console.log", dir);
 	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b, s:o}",
+	snprintf(control, sizeof(control), "%s/control.sock", dir);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b, s:s, s:o?, s:o}",
 			"kernel", cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline,
 			"console_log", console, "vcpus", (int)cfg->vcpus, "memory_mib",
-			(int)cfg->memory_mib, "disks", disks, "vsock", "cid", GUEST_CID, "uds",
-			vsock, "state_dir", dir, "detached", cfg->detached, "jail",
-			jail_config_json(cfg, id, cfg->allow_degraded));
+			(int)cfg->memory_mib, "disks", disks, "vsock", "cid", GUEST_CID, "uds", vsock,
+			"state_dir", dir, "detached", cfg->detached, "control", control, "net", net,
+			"jail", jail_config_json(cfg, id, cfg->allow_degraded));
 	return msg;
 }
 
-int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd)
+int vmm_spawn(sbx_config *cfg, const char *dir, const int *pass_fds, unsigned npass, pid_t *pid,
+	      int *ctl_fd)
 {
 	posix_spawn_file_actions_t fa;
 	char log[4096], fdarg[16];
@@ -150,6 +165,9 @@ int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd)
 	/* The control fd first: a caller with stdio closed gets sv[1] among fds 0-2, which the
 	 * opens below replace. */
 	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
+	for (unsigned i = 0; i < npass; i++)
+		if (pass_fds[i] >= 0)
+			posix_spawn_file_actions_adddup2(&fa, pass_fds[i], VMM_CONTROL_FD + 1 + i);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -165,9 +183,26 @@ int vmm_spawn(sbx_config *cfg, const char *dir, pid_t *pid, int *ctl_fd)
 	return SBX_OK;
 }
 
-static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg)
+/* Moves *fd (if open) above `floor`, where no dup2 of vmm_spawn lands on it. */
+static int fd_move_above(int *fd, int floor, char *err)
 {
-	int rc = vmm_spawn(cfg, sb->dir, &sb->pid, &sb->ctl_fd);
+	int moved;
+
+	if (*fd < 0 || *fd > floor)
+		return SBX_OK;
+	moved = fcntl(*fd, F_DUPFD_CLOEXEC, floor + 1);
+	if (moved < 0)
+		return sbx_fail(err, SBX_EIO, "moving a network fd: %s", strerror(errno));
+	close(*fd);
+	*fd = moved;
+	return SBX_OK;
+}
+
+/* The network's fds, if any, become the VMM's VMM_TAP_FD and VMM_DNS_FD. */
+static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg, const struct net_host *net)
+{
+	int pass[2] = { net->tap_fd, net->dns_fd };
+	int rc = vmm_spawn(cfg, sb->dir, pass, 2, &sb->pid, &sb->ctl_fd);
 
 	if (rc != SBX_OK)
 		return rc;
@@ -344,6 +379,7 @@ static void sandbox_free(sbx_sandbox *sb)
 	}
 	if (sb->dir) {
 		sandbox_cgroup_remove(sb->dir, sb->id);
+		net_host_down(sb->dir);
 		state_dir_remove(sb->dir);
 	}
 	sandbox_release(sb);
@@ -439,9 +475,10 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 
 int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 {
+	struct net_host net = { .tap_fd = -1, .dns_fd = -1 };
 	sbx_sandbox *sb;
-	char *cmdline = NULL, cgroup[4096];
-	json_t *msg = NULL;
+	char *cmdline = NULL, cgroup[4096], net_word[128];
+	json_t *msg = NULL, *net_json = NULL;
 	unsigned char rnd[16];
 	int rc;
 
@@ -473,21 +510,42 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		rc = sandbox_cgroup_record(sb->dir, cgroup, cfg->err);
 	if (rc != SBX_OK)
 		goto fail;
-	cmdline = config_cmdline(cfg);
+	if (cfg->net_policy) {
+		rc = net_sandbox_prepare(cfg, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, &net,
+					 &net_json, net_word, sizeof(net_word));
+		/* Above the fds the spawn's dup2s write, so none of them overwrites another. */
+		if (rc == SBX_OK)
+			rc = fd_move_above(&net.tap_fd, VMM_DNS_FD, cfg->err);
+		if (rc == SBX_OK)
+			rc = fd_move_above(&net.dns_fd, VMM_DNS_FD, cfg->err);
+		if (rc != SBX_OK)
+			goto fail;
+	}
+	cmdline = config_cmdline(cfg, net_json ? net_word : NULL);
 	if (!cmdline) {
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 		goto fail;
 	}
-	msg = config_to_json(cfg, sb->id, sb->dir, cmdline);
+	msg = config_to_json(cfg, sb->id, sb->dir, cmdline, net_json);
+	net_json = NULL;
 	if (!msg) {
 		rc = sbx_fail(cfg->err, SBX_EINVAL,
 			      "a path, the kernel args or the init command is not UTF-8");
 		goto fail;
 	}
-	rc = sandbox_spawn(sb, cfg);
+	rc = sandbox_spawn(sb, cfg, &net);
+	net_host_release_fds(&net); /* the VMM has them now, and with the tap the namespace */
 	if (rc != SBX_OK)
 		goto fail;
-	if (jsonl_write(sb->ctl_fd, msg) < 0) {
+	rc = jsonl_write(sb->ctl_fd, msg);
+	if (rc == -EMSGSIZE) {
+		rc = sbx_fail(cfg->err, SBX_ERANGE,
+			      "the config is larger than the VMM takes (%d KiB; a long network "
+			      "policy?)",
+			      JSONL_MAX_LINE / 1024);
+		goto fail;
+	}
+	if (rc < 0) {
 		rc = sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
 			      sb->dir);
 		goto fail;
@@ -500,6 +558,8 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	*out = sb;
 	return SBX_OK;
 fail:
+	net_host_release_fds(&net);
+	json_decref(net_json);
 	json_decref(msg);
 	free(cmdline);
 	sandbox_free(sb);

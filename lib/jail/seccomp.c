@@ -72,7 +72,8 @@ static const struct {
 	{ SCMP_SYS(epoll_wait), R_DEVICE },
 	{ SCMP_SYS(epoll_pwait), R_DEVICE },
 	{ SCMP_SYS(epoll_ctl), R_DEVICE },
-	{ SCMP_SYS(accept4), R_DEVICE },
+	{ SCMP_SYS(accept4), R_DEVICE | R_CONTROL }, /* R_CONTROL: control.sock clients */
+	{ SCMP_SYS(setsockopt), R_CONTROL },         /* their send timeout */
 	{ SCMP_SYS(connect), R_DEVICE }, /* guest connections to <uds>_<port> */
 	{ SCMP_SYS(recvfrom), R_DEVICE },
 	{ SCMP_SYS(recvmsg), R_DEVICE },

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +17,11 @@
 #include "devices/i8042.h"
 #include "devices/power.h"
 #include "devices/serial.h"
+#include "net/resolver.h"
+#include "netctl.h"
 #include "util/log.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/vsock.h"
 #include "vmm/acpi.h"
 
@@ -206,6 +211,132 @@ static int machine_add_vsock(struct machine *m, char *err, size_t errlen)
 	return rc;
 }
 
+int machine_net_set_policy(struct machine *m, json_t *policy, char *err, size_t errlen)
+{
+	struct egress_policy *p;
+	int rc;
+
+	if (!m->egress) {
+		snprintf(err, errlen, "this sandbox has no network");
+		return -ENODEV;
+	}
+	rc = netctl_policy_from_json(policy, &p, err, errlen);
+	if (rc < 0)
+		return rc;
+	egress_set_policy(m->egress, p);
+	json_decref(m->policy);
+	m->policy = json_deep_copy(policy);
+	vmm_log("net: policy %s with %zu entries", json_string_value(json_object_get(policy, "mode")),
+		json_array_size(json_object_get(policy, "allow")));
+	return 0;
+}
+
+/* Device thread: a guest query for our DNS server (EGRESS_LOCAL) is answered at once or sent
+ * upstream. */
+static void machine_on_dns_query(void *user, const uint8_t *frame, size_t len)
+{
+	struct machine *m = user;
+	uint8_t out[RESOLVER_FRAME_MAX];
+	size_t n = 0;
+
+	switch (resolver_guest_frame(m->resolver, frame, len, egress_now_ms(), out, sizeof(out), &n)) {
+	case RESOLVER_REPLY:
+		virtio_net_inject(m->net, out, n);
+		break;
+	case RESOLVER_FORWARD:
+		/* No upstream, or none reachable now: the guest's resolver times out and retries,
+		 * as with a lost datagram. */
+		if (m->dns_fd >= 0 && sendto(m->dns_fd, out, n, MSG_DONTWAIT,
+					     (struct sockaddr *)&m->dns_addr, sizeof(m->dns_addr)) < 0)
+			vmm_log("net: DNS upstream: %s", strerror(errno));
+		break;
+	case RESOLVER_DROP:
+		break;
+	}
+}
+
+/* Device thread: datagrams from the upstream DNS server. */
+static void machine_on_dns_reply(void *opaque, uint32_t events)
+{
+	struct machine *m = opaque;
+	uint8_t msg[4096], out[RESOLVER_FRAME_MAX];
+
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t from_len = sizeof(from);
+		ssize_t got = recvfrom(m->dns_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC,
+				       (struct sockaddr *)&from, &from_len);
+		size_t n = 0;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return;
+		/* Only the upstream server's answers, and no more than we asked for. */
+		if ((size_t)got > sizeof(msg) || from_len != sizeof(from) ||
+		    from.sin_addr.s_addr != m->dns_addr.sin_addr.s_addr ||
+		    from.sin_port != m->dns_addr.sin_port)
+			continue;
+		if (resolver_upstream_reply(m->resolver, msg, (size_t)got, egress_now_ms(), out,
+					    sizeof(out), &n) == RESOLVER_REPLY)
+			virtio_net_inject(m->net, out, n);
+	}
+}
+
+/* The library's socket (the jailed VMM's own namespace has no route), not connected: an upstream
+ * that is unreachable at the start must not fail the sandbox, and each query finds its route
+ * when it is sent. */
+static int machine_dns_upstream(struct machine *m, char *err, size_t errlen)
+{
+	const struct vmm_net *c = &m->cfg->net;
+	int rc;
+
+	m->dns_addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(c->dns_port),
+					    .sin_addr.s_addr = htonl(c->dns_ip) };
+	m->dns_fd = c->dns_fd;
+	rc = evloop_add(m->devloop, m->dns_fd, EPOLLIN, machine_on_dns_reply, m);
+	if (rc < 0)
+		snprintf(err, errlen, "DNS upstream socket: %s", strerror(-rc));
+	return rc;
+}
+
+/* virtio-net over the tap the library made, with the egress policy and our DNS server, which
+ * answers at the gateway's address. */
+static int machine_add_net(struct machine *m, char *err, size_t errlen)
+{
+	const struct vmm_net *c = &m->cfg->net;
+	struct egress_config ec = { .guest_ip = c->guest_ip, .gateway_ip = c->gateway_ip,
+				    .resolver_ip = c->gateway_ip, .admit_private = c->admit_private };
+	struct virtio_net_config nc = { .backend_fd = c->tap_fd, .local = machine_on_dns_query,
+					.local_user = m };
+	int rc;
+
+	memcpy(ec.guest_mac, c->mac, sizeof(ec.guest_mac));
+	memcpy(nc.mac, c->mac, sizeof(nc.mac));
+	rc = egress_new(&ec, &m->egress);
+	if (rc < 0) {
+		close(c->tap_fd);
+		snprintf(err, errlen, "egress policy: %s", strerror(-rc));
+		return rc;
+	}
+	rc = machine_net_set_policy(m, c->policy, err, errlen);
+	if (rc == 0 && (rc = resolver_new(m->egress, &m->resolver)) < 0)
+		snprintf(err, errlen, "DNS server: %s", strerror(-rc));
+	if (rc == 0 && c->dns_ip)
+		rc = machine_dns_upstream(m, err, errlen);
+	if (rc < 0) {
+		close(c->tap_fd);
+		return rc;
+	}
+	nc.egress = m->egress;
+	rc = virtio_net_new(&nc, m->devloop, &m->net);
+	if (rc < 0) {
+		snprintf(err, errlen, "virtio-net: %s", strerror(-rc));
+		return rc;
+	}
+	return machine_add_virtio(m, &virtio_net_ops, m->net, "net", err, errlen);
+}
+
 static int machine_acpi(struct machine *m, char *err, size_t errlen)
 {
 	struct acpi_mmio_dev devs[VMM_MAX_VIRTIO];
@@ -234,6 +365,7 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 	int rc;
 
 	memset(m, 0, sizeof(*m));
+	m->dns_fd = -1;
 	m->cfg = cfg;
 	m->events = *ev;
 	m->start_time = now_seconds();
@@ -267,6 +399,11 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 	}
 	if (cfg->vsock_uds) {
 		rc = machine_add_vsock(m, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (cfg->net.tap_fd >= 0) {
+		rc = machine_add_net(m, err, errlen);
 		if (rc < 0)
 			return rc;
 	}

@@ -1,6 +1,7 @@
-/* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks
- * and vsock, vCPU threads and the device thread. The VMM process runs exactly one. */
+/* A whole virtual machine: memory, KVM, boot, ACPI, serial console, power device, virtio disks,
+ * vsock and net, vCPU threads and the device thread. The VMM process runs exactly one. */
 #pragma once
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stddef.h>
 
@@ -47,9 +48,18 @@ struct machine {
 	size_t line_len;
 	int ready_reported;
 
-	struct virtio_mmio virtio[VMM_MAX_VIRTIO]; /* the disks in config order, then vsock */
+	struct virtio_mmio virtio[VMM_MAX_VIRTIO]; /* the disks in config order, vsock, net */
 	unsigned nvirtio;
 	struct vsock *vsock; /* NULL without one */
+	/* The network, all NULL (dns_fd -1) without one: virtio-net, its egress policy, the DNS
+	 * server and its socket to the upstream server (device thread). policy is the JSON form of
+	 * the policy in force, touched by the main thread only. */
+	struct virtio_net *net;
+	struct egress *egress;
+	struct resolver *resolver;
+	int dns_fd;
+	struct sockaddr_in dns_addr;
+	json_t *policy;
 	struct evloop *devloop;
 	pthread_t dev_thread;
 	int stopping;
@@ -69,5 +79,8 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 /* Starts the device thread and the vCPU threads and returns once each has run thread_start;
  * the guest runs only if all of them (and every pthread_create) succeeded. */
 int machine_start(struct machine *m, char *err, size_t errlen);
+/* Replaces the egress policy (JSON wire form, see netctl.h) from the main thread: the next frame
+ * is judged by it. -EINVAL with a message in err (the old policy stays), -ENOMEM. */
+int machine_net_set_policy(struct machine *m, json_t *policy, char *err, size_t errlen);
 /* Stops the machine from outside (the "stop" command). Does not return. */
 void machine_stop(struct machine *m, const char *reason, const char *detail);

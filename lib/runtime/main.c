@@ -1,10 +1,11 @@
 /* sandbox-vmm: the process that runs one sandbox's VM. Spawned by libsandbox with a connected
  * control socket; reads its config as the first message, jails itself (isolate.c: the spawned
  * process stays outside as the monitor, the VMM proper is its child in new namespaces),
- * reports "started", "ready" and "exit" events, obeys "stop" and SIGTERM. It exits when the
- * guest stops, or when the control channel closes unless the sandbox is detached. The
- * monitor's last act is the exit record <dir>/exit ("REASON DETAIL", empty while running),
- * which processes that attached later read. A probe config only tries the jail and reports. */
+ * reports "started", "ready" and "exit" events, obeys "stop" and SIGTERM, and serves commands
+ * from any process on <dir>/control.sock (control_server.h). It exits when the guest stops, or
+ * when the control channel closes unless the sandbox is detached. The monitor's last act is the
+ * exit record <dir>/exit ("REASON DETAIL", empty while running), which processes that attached
+ * later read. A probe config only tries the jail and reports. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "control_server.h"
 #include "isolate.h"
 #include "machine.h"
 #include "util/host_probe.h"
@@ -141,20 +143,31 @@ static void detach_from_creator(void)
 	setsid();
 }
 
-/* Serves the control channel and termination signals until the machine stops. */
+/* Serves the control channel, the command socket (if any) and termination signals until the
+ * machine stops. */
 static void __attribute__((noreturn)) control_loop(struct machine *m, struct jsonl_reader *reader,
-						   int sfd, int detached)
+						   struct control_server *server, int sfd,
+						   int detached)
 {
 	for (;;) {
-		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { control.fd, POLLIN, 0 } };
+		/* poll skips the channel's entry once its fd is -1 (a detached sandbox's creator
+		 * left). */
+		struct pollfd p[2 + CONTROL_SERVER_MAX_FDS] = { { sfd, POLLIN, 0 },
+								{ control.fd, POLLIN, 0 } };
+		size_t nserver = server ? control_server_pollfds(server, p + 2) : 0;
 		json_t *msg;
 		const char *cmd;
 		int rc;
 
-		if (poll(p, control.fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+		if (poll(p, 2 + nserver, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			machine_stop(m, "crash", "poll on the control channel failed");
+		}
 		if (p[0].revents)
 			machine_stop(m, "stopped", "terminated by a signal");
+		if (server)
+			control_server_serve(server, p + 2, nserver, m);
 		if (!p[1].revents)
 			continue;
 		while ((rc = jsonl_read(reader, 0, &msg)) == 1) {
@@ -218,7 +231,8 @@ static void __attribute__((noreturn)) probe(void)
 }
 
 /* Builds, jails and starts the machine; fails (exits) on any error. */
-static void start(struct machine *m, const struct vmm_config *cfg, struct machine_events *ev)
+static void start(struct machine *m, const struct vmm_config *cfg, struct machine_events *ev,
+		  struct control_server **server)
 {
 	char err[512];
 	int rc;
@@ -230,6 +244,11 @@ static void start(struct machine *m, const struct vmm_config *cfg, struct machin
 	rc = machine_build(m, cfg, ev, err, sizeof(err));
 	if (rc < 0)
 		fail(errno_to_code(-rc), err);
+	/* Bound while the state directory can still be written. */
+	if (cfg->control_path && (rc = control_server_open(cfg->control_path, server)) < 0) {
+		snprintf(err, sizeof(err), "command socket %s: %s", cfg->control_path, strerror(-rc));
+		fail("EIO", err);
+	}
 	if (isolate_enter(&iso, max_file_size(cfg), err, sizeof(err)) < 0)
 		fail("EISOLATION", err);
 	rc = machine_start(m, err, sizeof(err));
@@ -250,6 +269,7 @@ int main(int argc, char **argv)
 	static struct jsonl_reader reader;
 	static struct machine m;
 	struct machine_events ev = { on_ready, on_stopped, NULL, on_thread_start };
+	struct control_server *server = NULL;
 	struct vmm_config cfg;
 	sigset_t term;
 	char err[512];
@@ -282,7 +302,7 @@ int main(int argc, char **argv)
 		fail(rc == -EPERM ? "EISOLATION" : "EVMM", err);
 	/* Made before the control thread's seccomp filter, which has no signalfd. */
 	sfd = signalfd(-1, &term, SFD_CLOEXEC);
-	start(&m, &cfg, &ev);
+	start(&m, &cfg, &ev, &server);
 	/* A creator that gave up waiting has removed the sandbox: a detached VMM must not live on
 	 * without its directory, unseen. */
 	if (control_send(json_pack("{s:s, s:i, s:i, s:o*}", "event", "started", "pid",
@@ -290,5 +310,5 @@ int main(int argc, char **argv)
 				   isolate_json(&iso))) < 0)
 		machine_stop(&m, "stopped", "the creator left before the start was reported");
 	test_trigger();
-	control_loop(&m, &reader, sfd, cfg.detached);
+	control_loop(&m, &reader, server, sfd, cfg.detached);
 }

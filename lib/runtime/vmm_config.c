@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sandbox.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "net/packet.h"
+#include "virtio/net.h"
 
 /* The optional "vsock" object; absent or null means no vsock device. */
 static int vmm_config_parse_vsock(json_t *vsock, struct vmm_config *c, char *err, size_t errlen)
@@ -22,12 +26,56 @@ static int vmm_config_parse_vsock(json_t *vsock, struct vmm_config *c, char *err
 		snprintf(err, errlen, "config: vsock cid %lld out of range", (long long)cid);
 		return -EINVAL;
 	}
-	if (c->ndisks + 1 > VMM_MAX_VIRTIO) {
-		snprintf(err, errlen, "config: %u disks and vsock need more than %d interrupts",
-			 c->ndisks, VMM_MAX_VIRTIO);
+	c->vsock_cid = (unsigned long long)cid;
+	return 0;
+}
+
+static int vmm_config_ip(const char *s, uint32_t *ip)
+{
+	return pkt_ipv4_parse(s, strlen(s), ip);
+}
+
+/* "IP:PORT" of the upstream DNS server. */
+static int vmm_config_dns(const char *s, struct vmm_net *n)
+{
+	const char *colon = strchr(s, ':');
+	char *end;
+	long port;
+
+	if (!colon || pkt_ipv4_parse(s, (size_t)(colon - s), &n->dns_ip) < 0)
+		return -EINVAL;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		return -EINVAL;
+	n->dns_port = (uint16_t)port;
+	return 0;
+}
+
+/* The optional "net" object; the policy itself is checked when the machine installs it. */
+static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, size_t errlen)
+{
+	const char *mac, *guest, *gateway, *dns = NULL;
+	json_error_t jerr;
+	struct vmm_net *n = &c->net;
+
+	n->tap_fd = n->dns_fd = -1;
+	if (!net || json_is_null(net))
+		return 0;
+	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?s, s?i, s?b, s:o}", "tap_fd",
+			   &n->tap_fd, "mac", &mac, "guest_ip", &guest, "gateway_ip", &gateway,
+			   "dns", &dns, "dns_fd", &n->dns_fd, "admit_private", &n->admit_private,
+			   "policy", &n->policy) < 0) {
+		snprintf(err, errlen, "config: net: %s", jerr.text);
 		return -EINVAL;
 	}
-	c->vsock_cid = (unsigned long long)cid;
+	if (n->tap_fd < 0 || virtio_net_mac_parse(mac, n->mac) < 0 ||
+	    vmm_config_ip(guest, &n->guest_ip) < 0 || vmm_config_ip(gateway, &n->gateway_ip) < 0 ||
+	    (dns && (vmm_config_dns(dns, n) < 0 || n->dns_fd < 0)) ||
+	    !json_is_object(n->policy)) {
+		snprintf(err, errlen, "config: net: bad tap fd, MAC, address or DNS server");
+		n->tap_fd = n->dns_fd = -1;
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -83,6 +131,7 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	int probe = 0;
 
 	memset(c, 0, sizeof(*c));
+	c->net.tap_fd = -1;
 	if (json_unpack(msg, "{s:b}", "probe", &probe) == 0 && probe)
 		return vmm_config_parse_probe(msg, c, err, errlen);
 	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "kernel",
@@ -107,12 +156,19 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 		}
 	}
 	c->ndisks = (unsigned)json_array_size(disks);
-	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s?b}", "state_dir", &c->state_dir, "detached",
-			   &c->detached) < 0) {
+	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s?b, s?s}", "state_dir", &c->state_dir,
+			   "detached", &c->detached, "control", &c->control_path) < 0) {
 		snprintf(err, errlen, "config: %s", jerr.text);
 		return -EINVAL;
 	}
-	if (vmm_config_parse_jail(json_object_get(msg, "jail"), &c->jail, err, errlen) < 0)
+	if (vmm_config_parse_jail(json_object_get(msg, "jail"), &c->jail, err, errlen) < 0 ||
+	    vmm_config_parse_vsock(json_object_get(msg, "vsock"), c, err, errlen) < 0 ||
+	    vmm_config_parse_net(json_object_get(msg, "net"), c, err, errlen) < 0)
 		return -EINVAL;
-	return vmm_config_parse_vsock(json_object_get(msg, "vsock"), c, err, errlen);
+	if (c->ndisks + (c->vsock_uds != NULL) + (c->net.tap_fd >= 0) > VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "config: %u disks, vsock and net need more than %d interrupts",
+			 c->ndisks, VMM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	return 0;
 }

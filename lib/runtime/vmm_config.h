@@ -1,6 +1,7 @@
 /* The VMM's configuration as the library sends it (first line on the control channel). */
 #pragma once
 #include <jansson.h>
+#include <stdint.h>
 
 #define VMM_MAX_DISKS 8
 /* virtio-mmio devices interrupt on IOAPIC pins 16 to 23: the disks and vsock share those 8. */
@@ -22,6 +23,19 @@ struct vmm_jail {
 	unsigned allow_degraded;    /* SBX_PROT_* bits that may be missing */
 };
 
+/* The optional network ("net" object): virtio-net over a tap the library made and passed as an
+ * open fd, and the egress policy with its DNS server. tap_fd is -1 without one. */
+struct vmm_net {
+	int tap_fd;
+	uint8_t mac[6];                 /* the guest's */
+	uint32_t guest_ip, gateway_ip;  /* host order; the gateway is also the DNS server */
+	uint32_t dns_ip;                /* upstream DNS server, 0: none (allowed names fail) */
+	uint16_t dns_port;
+	int dns_fd;                     /* the upstream's UDP socket (the library's namespace) */
+	int admit_private;              /* DNS answers in private ranges are admitted too */
+	json_t *policy;                 /* {"mode": "none"|"all"|"allow", "allow": [ENTRY...]} */
+};
+
 /* Strings point into the JSON object, which must outlive the config. */
 struct vmm_config {
 	const char *kernel, *initramfs, *cmdline, *console_log;
@@ -36,6 +50,9 @@ struct vmm_config {
 	const char *vsock_uds;
 	struct vmm_jail jail;
 	int probe; /* only try the jail and report it ("probe" event); no machine */
+	/* Where to listen for commands from any process ("control": PATH); NULL: nowhere. */
+	const char *control_path;
+	struct vmm_net net;
 };
 
 /* 0, or -EINVAL with a message in err (the library validated already; this guards the VMM).

@@ -60,6 +60,10 @@ int jsonl_write(int fd, const json_t *msg)
 	if (!s)
 		return -ENOMEM;
 	len = strlen(s);
+	if (len >= JSONL_MAX_LINE) { /* no reader would take it */
+		free(s);
+		return -EMSGSIZE;
+	}
 	s[len++] = '\n'; /* replaces the NUL: json_dumps' buffer has room for it */
 	while (off < len) {
 		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);

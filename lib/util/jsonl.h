@@ -17,5 +17,6 @@ void jsonl_reader_init(struct jsonl_reader *r, int fd);
  * -ETIMEDOUT after timeout_ms (-1: wait forever); -EPROTO: a line that is too long or not a
  * JSON object; -errno otherwise. */
 int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out);
-/* Writes msg as one line with one send (MSG_NOSIGNAL). Does not take the reference. */
+/* Writes msg as one line with one send (MSG_NOSIGNAL). Does not take the reference. -EMSGSIZE
+ * for a message longer than a reader takes (JSONL_MAX_LINE). */
 int jsonl_write(int fd, const json_t *msg);

@@ -573,13 +573,6 @@ int virtio_net_inject(struct virtio_net *n, const uint8_t *frame, size_t len)
 	return 0;
 }
 
-static int net_mac_ok(const uint8_t *mac)
-{
-	static const uint8_t zero[PKT_MAC_LEN];
-
-	return !(mac[0] & 1) && memcmp(mac, zero, PKT_MAC_LEN) != 0;
-}
-
 static int net_open(struct virtio_net *n)
 {
 	struct epoll_event ev = { .events = 0, .data.u64 = NET_TAG_BACKEND };
@@ -606,7 +599,7 @@ int virtio_net_new(const struct virtio_net_config *cfg, struct evloop *loop,
 	struct virtio_net *n;
 	int rc;
 
-	if (!cfg->egress || cfg->backend_fd < 0 || !net_mac_ok(cfg->mac)) {
+	if (!cfg->egress || cfg->backend_fd < 0 || !virtio_net_mac_ok(cfg->mac)) {
 		if (cfg->backend_fd >= 0)
 			close(cfg->backend_fd);
 		return -EINVAL;
@@ -635,52 +628,6 @@ int virtio_net_new(const struct virtio_net_config *cfg, struct evloop *loop,
 	n->loop_added = 1;
 	*out = n;
 	return 0;
-}
-
-/* ---- MAC addresses ---- */
-
-static int net_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int virtio_net_mac_parse(const char *s, uint8_t mac[PKT_MAC_LEN])
-{
-	uint8_t m[PKT_MAC_LEN];
-
-	if (strlen(s) != 3 * PKT_MAC_LEN - 1)
-		return -EINVAL;
-	for (int i = 0; i < PKT_MAC_LEN; i++) {
-		int hi = net_hex(s[3 * i]), lo = net_hex(s[3 * i + 1]);
-
-		if (hi < 0 || lo < 0 || (i < PKT_MAC_LEN - 1 && s[3 * i + 2] != ':'))
-			return -EINVAL;
-		m[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (!net_mac_ok(m))
-		return -EINVAL;
-	memcpy(mac, m, PKT_MAC_LEN);
-	return 0;
-}
-
-void virtio_net_mac_from_id(const char *id, uint8_t mac[PKT_MAC_LEN])
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (const char *p = id; *p; p++) {
-		h ^= (uint8_t)*p;
-		h *= 0x100000001b3ULL;
-	}
-	for (int i = 0; i < PKT_MAC_LEN; i++)
-		mac[i] = (uint8_t)(h >> (8 * i));
-	/* Unicast (bit 0 clear), locally administered (bit 1 set). */
-	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02);
 }
 
 const struct virtio_dev_ops virtio_net_ops = {

@@ -107,8 +107,13 @@ int virtio_net_inject(struct virtio_net *n, const uint8_t *frame, size_t len);
 
 void virtio_net_get_stats(const struct virtio_net *n, struct virtio_net_stats *out);
 
+/* MAC addresses (lib/virtio/net_mac.c, which the library links alone). */
+/* Unicast and not all zero: what a NIC of ours may have. */
+int virtio_net_mac_ok(const uint8_t mac[PKT_MAC_LEN]);
 /* "02:00:5e:10:00:01" (two hex digits per byte, ':' between) into mac. -EINVAL for anything else,
  * and for a multicast or all-zero address. */
 int virtio_net_mac_parse(const char *s, uint8_t mac[PKT_MAC_LEN]);
 /* A stable, locally administered unicast MAC derived from a sandbox id (FNV-1a: 46 bits of it). */
 void virtio_net_mac_from_id(const char *id, uint8_t mac[PKT_MAC_LEN]);
+/* The "02:00:5e:10:00:01" form of mac (17 characters and a NUL). */
+void virtio_net_mac_format(const uint8_t mac[PKT_MAC_LEN], char out[18]);

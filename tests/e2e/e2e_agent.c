@@ -306,6 +306,23 @@ static void test_files(void)
 	CHECK(strstr(sbx_sandbox_last_error(sb), "EROFS") != NULL);
 }
 
+/* Without a policy in its config a sandbox has no network, and no policy to change. */
+static void test_no_network(void)
+{
+	sbx_net_policy *p = sbx_net_policy_new(SBX_NET_ALL);
+	sbx_net_log *l = NULL;
+	sbx_exec_result *r = run("ls /sys/class/net", 0, NULL, 0);
+
+	CHECK(r && strcmp(sbx_exec_result_stdout(r, NULL), "lo\n") == 0);
+	sbx_exec_result_free(r);
+	CHECK_EQ(sbx_sandbox_set_net_policy(sb, p), SBX_ESTATE);
+	printf("no network: %s\n", sbx_sandbox_last_error(sb));
+	CHECK(strstr(sbx_sandbox_last_error(sb), "without a network") != NULL);
+	CHECK_EQ(sbx_sandbox_net_log(sb, 0, &l), SBX_ESTATE);
+	CHECK(l == NULL);
+	sbx_net_policy_free(p);
+}
+
 int main(void)
 {
 	sbx_config *cfg;
@@ -331,6 +348,7 @@ int main(void)
 		test_concurrency();
 		test_background();
 		test_files();
+		test_no_network();
 	} else {
 		fprintf(stderr, "not ready: %s\n", sbx_sandbox_last_error(sb));
 	}
