@@ -165,9 +165,14 @@ int vmm_spawn(sbx_config *cfg, const char *dir, const int *pass_fds, unsigned np
 	/* The control fd first: a caller with stdio closed gets sv[1] among fds 0-2, which the
 	 * opens below replace. */
 	posix_spawn_file_actions_adddup2(&fa, sv[1], VMM_CONTROL_FD);
+	/* Nothing else of the caller's reaches the VMM: it runs next to a hostile guest. (A close
+	 * of an fd that is not open is no error for posix_spawn.) */
 	for (unsigned i = 0; i < npass; i++)
 		if (pass_fds[i] >= 0)
 			posix_spawn_file_actions_adddup2(&fa, pass_fds[i], VMM_CONTROL_FD + 1 + i);
+		else
+			posix_spawn_file_actions_addclose(&fa, VMM_CONTROL_FD + 1 + i);
+	posix_spawn_file_actions_addclosefrom_np(&fa, VMM_CONTROL_FD + 1 + (int)npass);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0600);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -228,6 +229,30 @@ static int gone(int pid)
 	return zombie;
 }
 
+/* Whether any fd of pid refers to the file at path (checked by device and inode). */
+static int holds_file(int pid, const char *path)
+{
+	char dir[64], link[600];
+	struct stat want, st;
+	struct dirent *e;
+	DIR *d;
+	int found = 0;
+
+	if (stat(path, &want) < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) && !found) {
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		found = e->d_name[0] != '.' && stat(link, &st) == 0 && st.st_dev == want.st_dev &&
+			st.st_ino == want.st_ino;
+	}
+	closedir(d);
+	return found;
+}
+
 static sbx_config *jail_config(void)
 {
 	sbx_config *cfg = e2e_config(&env, VCPUS, MEMORY_MIB);
@@ -258,9 +283,13 @@ static void test_jailed_guest(void)
 	const char *argv[] = { "echo", "jailed", NULL };
 	char *report = NULL, dir[4096], cg[4096] = "";
 	unsigned applied = 0, again = 0;
-	int vmm, monitor, rc;
+	/* A caller's fd without O_CLOEXEC must not reach the VMM. */
+	const char *canary = "/tmp/e2e-jail-canary";
+	int canary_fd = open(canary, O_RDWR | O_CREAT, 0600), vmm, monitor, rc;
 
+	CHECK(canary_fd >= 0);
 	rc = sbx_sandbox_create(cfg, &sb);
+	close(canary_fd);
 	CHECK_EQ(rc, SBX_OK);
 	if (rc != SBX_OK) {
 		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
@@ -287,6 +316,9 @@ static void test_jailed_guest(void)
 	CHECK_EQ(same_ns(vmm, "net"), 0);
 	CHECK_EQ(same_ns(vmm, "ipc"), 0);
 	CHECK_EQ(same_ns(vmm, "uts"), 0);
+	CHECK_EQ(holds_file(vmm, canary), 0);
+	CHECK_EQ(holds_file(monitor, canary), 0);
+	unlink(canary);
 	check_root(vmm, dir);
 	check_root(monitor, dir); /* it shares the VMM's mount namespace, and so its root */
 	if (report)
