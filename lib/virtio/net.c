@@ -473,6 +473,10 @@ static void net_on_events(void *opaque, uint32_t events)
 			writable = !!(evs[i].events & EPOLLOUT);
 		}
 	}
+	/* Nothing ready any more: a queue kick earlier in this loop turn already ran the device
+	 * and took what the backend had. That says nothing of the driver; what to watch stays. */
+	if (!woken && !readable && !writable)
+		return;
 	if (t && (writable || (woken && (n->tx_more || n->tx_blocked))))
 		virtio_mmio_kick(t, VIRTIO_NET_QUEUE_TX);
 	if (t && (woken || readable))
