@@ -39,11 +39,22 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	json_int_t mib = 0;
 
 	memset(c, 0, sizeof(*c));
-	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "kernel",
-			   &c->kernel, "initramfs", &c->initramfs, "cmdline", &c->cmdline,
+	c->agent = 1;
+	if (json_unpack_ex(msg, &jerr, 0, "{s?s, s?s, s?s, s?s, s?b}", "restore", &c->restore_dir,
+			   "id", &c->id, "kernel", &c->kernel, "initramfs", &c->initramfs, "agent",
+			   &c->agent) < 0 ||
+	    json_unpack_ex(msg, &jerr, 0, "{s?s, s:s, s:i, s:I, s:o}", "cmdline", &c->cmdline,
 			   "console_log", &c->console_log, "vcpus", &vcpus, "memory_mib", &mib,
 			   "disks", &disks) < 0) {
 		snprintf(err, errlen, "config: %s", jerr.text);
+		return -EINVAL;
+	}
+	if (!c->restore_dir && (!c->kernel || !c->initramfs || !c->cmdline)) {
+		snprintf(err, errlen, "config: kernel, initramfs and cmdline are required to boot");
+		return -EINVAL;
+	}
+	if (c->restore_dir && c->restore_dir[0] != '/') {
+		snprintf(err, errlen, "config: restore directory is not absolute");
 		return -EINVAL;
 	}
 	if (vcpus < 1 || vcpus > VMM_MAX_VCPUS || mib < 64 || mib > (1 << 20) ||

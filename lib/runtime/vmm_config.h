@@ -14,6 +14,8 @@ struct vmm_disk {
 
 /* Strings point into the JSON object, which must outlive the config. */
 struct vmm_config {
+	/* kernel, initramfs and cmdline are required for a boot; for a restore they are only
+	 * carried into the next snapshot's manifest (NULL if absent). */
 	const char *kernel, *initramfs, *cmdline, *console_log;
 	unsigned vcpus;
 	unsigned long long memory_mib;
@@ -24,6 +26,9 @@ struct vmm_config {
 	/* Optional virtio-vsock ("vsock": {"cid": N, "uds": PATH}); vsock_uds NULL without it. */
 	unsigned long long vsock_cid;
 	const char *vsock_uds;
+	const char *id;          /* the sandbox's id, for snapshot manifests (may be NULL) */
+	int agent;               /* the guest runs the agent ("agent", default 1) */
+	const char *restore_dir; /* "restore": resume the snapshot in this directory, not boot */
 };
 
 /* 0, or -EINVAL with a message in err (the library validated already; this guards the VMM). */
