@@ -39,6 +39,7 @@ struct sbx_sandbox {
 	int agent_up;
 	double ready_seconds;
 	int exit_reason;
+	sbx_snapshot_info *restore_info; /* how it was restored, NULL if it was created */
 	/* Guards err: exec and file calls may run on many threads at once. */
 	pthread_mutex_t err_lock;
 	char err[SBX_ERRMSG_MAX];
@@ -57,6 +58,14 @@ const char *sbx_buf_view(const struct sbx_buf *b, size_t *len);
 
 /* Records code and message as the sandbox's last error (thread-safe); returns code. */
 int sandbox_error(sbx_sandbox *sb, int code, const char *message);
+/* A handle with an id (NULL: a fresh random one) and its state directory, no VMM yet. */
+int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out);
+/* Spawns the VMM with its config msg and waits for it to report "started". */
+int sandbox_launch(sbx_sandbox *sb, sbx_config *cfg, const json_t *msg);
+/* Kills whatever is left of the sandbox, removes its files and frees the handle. */
+void sandbox_free(sbx_sandbox *sb);
+/* Whether the VMM process pid is gone (or a zombie). */
+int sandbox_process_gone(pid_t pid);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);

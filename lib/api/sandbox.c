@@ -106,8 +106,9 @@ static int config_check(sbx_config *cfg)
 	return rc;
 }
 
-static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char *cmdline)
+static json_t *config_to_json(const sbx_config *cfg, const sbx_sandbox *sb, const char *cmdline)
 {
+	const char *dir = sb->dir;
 	json_t *disks = json_array(), *msg;
 	char console[4096], vsock[4096];
 
@@ -122,11 +123,12 @@ static json_t *config_to_json(const sbx_config *cfg, const char *dir, const char
 	}
 	snprintf(console, sizeof(console), "%s/console.log", dir);
 	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b}", "kernel",
-			cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline, "console_log",
-			console, "vcpus", (int)cfg->vcpus, "memory_mib", (int)cfg->memory_mib, "disks",
-			disks, "vsock", "cid", GUEST_CID, "uds", vsock, "state_dir", dir, "detached",
-			cfg->detached);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b, s:s, s:b}",
+			"kernel", cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline,
+			"console_log", console, "vcpus", (int)cfg->vcpus, "memory_mib",
+			(int)cfg->memory_mib, "disks", disks, "vsock", "cid", GUEST_CID, "uds", vsock,
+			"state_dir", dir, "detached", cfg->detached, "id", sb->id, "agent",
+			sb->wants_agent);
 	return msg;
 }
 
@@ -216,7 +218,7 @@ static int exit_record_reason(const sbx_sandbox *sb)
 
 /* A process that is not ours is gone once it no longer exists or is a zombie. One we may not
  * signal belongs to another user: its pid was reused, so our VMM is gone too. */
-static int process_gone(pid_t pid)
+int sandbox_process_gone(pid_t pid)
 {
 	char path[64], buf[256], *state;
 	FILE *f;
@@ -239,7 +241,7 @@ static void sandbox_reap(sbx_sandbox *sb)
 		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	} else if (sb->pid > 0) {
-		while (!process_gone(sb->pid))
+		while (!sandbox_process_gone(sb->pid))
 			usleep(10000);
 	}
 	sb->pid = 0;
@@ -290,6 +292,7 @@ static void sandbox_release(sbx_sandbox *sb)
 {
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
+	sbx_snapshot_info_free(sb->restore_info);
 	free(sb->dir);
 	free(sb->reader);
 	pthread_mutex_destroy(&sb->err_lock);
@@ -297,7 +300,7 @@ static void sandbox_release(sbx_sandbox *sb)
 }
 
 /* Kills whatever is left of the sandbox and removes its files: for failed creates and destroy. */
-static void sandbox_free(sbx_sandbox *sb)
+void sandbox_free(sbx_sandbox *sb)
 {
 	if (sb->pid > 0) {
 		kill(sb->pid, SIGKILL);
@@ -358,6 +361,11 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 					"VMM exited before starting the guest (see %s/vmm.log)",
 					sb->dir);
 		json_unpack(msg, "{s:s}", "event", &event);
+		/* A restored guest is ready the moment it starts. */
+		if (event && strcmp(event, "ready") == 0) {
+			sb->ready = 1;
+			json_unpack(msg, "{s:F}", "seconds", &sb->ready_seconds);
+		}
 		if (event && strcmp(event, "started") == 0) {
 			int pid = 0;
 			json_unpack(msg, "{s:i}", "pid", &pid);
@@ -376,12 +384,55 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 	}
 }
 
+int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out)
+{
+	unsigned char rnd[16];
+	sbx_sandbox *sb;
+	int rc;
+
+	sb = calloc(1, sizeof(*sb));
+	if (!sb || !(sb->reader = malloc(sizeof(*sb->reader)))) {
+		free(sb);
+		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
+	}
+	sb->ctl_fd = -1;
+	pthread_mutex_init(&sb->err_lock, NULL);
+	if (id) {
+		snprintf(sb->id, sizeof(sb->id), "%s", id);
+	} else if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		rc = sbx_fail(cfg->err, SBX_EIO, "getrandom: %s", strerror(errno));
+		goto fail;
+	} else {
+		for (int i = 0; i < 16; i++)
+			sprintf(sb->id + 2 * i, "%02x", rnd[i]);
+	}
+	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
+	if (rc != SBX_OK)
+		goto fail;
+	*out = sb;
+	return SBX_OK;
+fail:
+	sandbox_free(sb);
+	return rc;
+}
+
+int sandbox_launch(sbx_sandbox *sb, sbx_config *cfg, const json_t *msg)
+{
+	int rc = sandbox_spawn(sb, cfg);
+
+	if (rc != SBX_OK)
+		return rc;
+	if (jsonl_write(sb->ctl_fd, msg) < 0)
+		return sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
+				sb->dir);
+	return sandbox_await_start(sb, cfg);
+}
+
 int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 {
 	sbx_sandbox *sb;
 	char *cmdline = NULL;
 	json_t *msg = NULL;
-	unsigned char rnd[16];
 	int rc;
 
 	if (!cfg || !out)
@@ -389,43 +440,22 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	rc = config_check(cfg);
 	if (rc != SBX_OK)
 		return rc;
-	sb = calloc(1, sizeof(*sb));
-	if (!sb || !(sb->reader = malloc(sizeof(*sb->reader)))) {
-		free(sb);
-		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
-	}
-	sb->ctl_fd = -1;
-	sb->wants_agent = cfg->init_command == NULL;
-	pthread_mutex_init(&sb->err_lock, NULL);
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		rc = sbx_fail(cfg->err, SBX_EIO, "getrandom: %s", strerror(errno));
-		goto fail;
-	}
-	for (int i = 0; i < 16; i++)
-		sprintf(sb->id + 2 * i, "%02x", rnd[i]);
-	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
+	rc = sandbox_alloc(cfg, NULL, &sb);
 	if (rc != SBX_OK)
-		goto fail;
+		return rc;
+	sb->wants_agent = cfg->init_command == NULL;
 	cmdline = config_cmdline(cfg);
 	if (!cmdline) {
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 		goto fail;
 	}
-	msg = config_to_json(cfg, sb->dir, cmdline);
+	msg = config_to_json(cfg, sb, cmdline);
 	if (!msg) {
 		rc = sbx_fail(cfg->err, SBX_EINVAL,
 			      "a path, the kernel args or the init command is not UTF-8");
 		goto fail;
 	}
-	rc = sandbox_spawn(sb, cfg);
-	if (rc != SBX_OK)
-		goto fail;
-	if (jsonl_write(sb->ctl_fd, msg) < 0) {
-		rc = sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
-			      sb->dir);
-		goto fail;
-	}
-	rc = sandbox_await_start(sb, cfg);
+	rc = sandbox_launch(sb, cfg, msg);
 	if (rc != SBX_OK)
 		goto fail;
 	json_decref(msg);
@@ -501,7 +531,7 @@ int sbx_sandbox_wait_exit(sbx_sandbox *sb, int timeout_ms, int *reason)
 	if (!sb || !reason)
 		return SBX_EINVAL;
 	if (sb->ctl_fd < 0 && sb->pid > 0) {
-		while (!process_gone(sb->pid)) {
+		while (!sandbox_process_gone(sb->pid)) {
 			if (deadline >= 0 && clock_ms() > deadline)
 				return sandbox_fail(sb, SBX_ETIMEDOUT,
 						    "guest still running after %d ms", timeout_ms);
@@ -574,9 +604,9 @@ static void sandbox_terminate(sbx_sandbox *sb)
 	if (sb->pid <= 0)
 		return;
 	kill(sb->pid, SIGTERM);
-	while (!process_gone(sb->pid) && clock_ms() < deadline)
+	while (!sandbox_process_gone(sb->pid) && clock_ms() < deadline)
 		usleep(10000);
-	if (!process_gone(sb->pid))
+	if (!sandbox_process_gone(sb->pid))
 		kill(sb->pid, SIGKILL);
 	sandbox_reap(sb);
 }
@@ -646,7 +676,7 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	if (fscanf(f, "%d", &pid) != 1)
 		pid = 0;
 	fclose(f);
-	if (pid <= 0 || process_gone(pid))
+	if (pid <= 0 || sandbox_process_gone(pid))
 		return SBX_ESTATE;
 	/* The VMM's last act is its exit record: with one, the pid may already be another
 	 * process's, which stop and destroy must never signal. */
