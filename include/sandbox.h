@@ -355,8 +355,8 @@ SBX_API int sbx_context_destroy(sbx_sandbox *sb, const char *id);
 
 typedef struct sbx_snapshot_info sbx_snapshot_info;
 
-/* Writes a snapshot of the running sandbox into dir (created with mode 0700; if it exists it
- * must be an empty directory). The guest is paused while it is written, then runs on. *info
+/* Writes a snapshot of the running sandbox into dir (created with its parents, mode 0700; if it
+ * exists it must be an empty directory). The guest is paused while it is written, then runs on. *info
  * (NULL to skip; free with sbx_snapshot_info_free) says how it went. Works on any handle,
  * attached ones included. Errors: SBX_ESTATE (not running), SBX_EINVAL (dir not empty),
  * SBX_EIO (writing failed, e.g. no space; dir is left empty), SBX_ETIMEDOUT (the guest did not

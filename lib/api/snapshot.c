@@ -154,8 +154,23 @@ static int vmm_request(sbx_sandbox *sb, json_t *req, int timeout_ms, json_t **re
 	return rc;
 }
 
-/* dir is created, or must be an empty directory; *abs gets its absolute path (the VMM's
- * working directory is not ours). */
+/* mkdir -p of dir's parents, mode 0700 where created. */
+static void mkdir_parents(const char *dir)
+{
+	char *path = strdup(dir);
+
+	for (char *p = path ? path + 1 : NULL; p && *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	free(path);
+}
+
+/* dir is created (with its parents), or must be an empty directory; *abs gets its absolute
+ * path (the VMM's working directory is not ours). */
 static int snapshot_dir_prepare(sbx_sandbox *sb, const char *dir, char *abs, int *created)
 {
 	char msg[SBX_ERRMSG_MAX];
@@ -163,6 +178,7 @@ static int snapshot_dir_prepare(sbx_sandbox *sb, const char *dir, char *abs, int
 	DIR *d;
 	int empty = 1;
 
+	mkdir_parents(dir);
 	*created = mkdir(dir, 0700) == 0;
 	if (!*created && errno != EEXIST) {
 		snprintf(msg, sizeof(msg), "snapshot directory %s: %s", dir, strerror(errno));
