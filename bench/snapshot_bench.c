@@ -9,8 +9,8 @@
  * The rootfs is used read-only, so snapshots reference it and copy no disk. Inside an emulated
  * KVM host absolute figures are not performance figures; compare the ratios. */
 #define _GNU_SOURCE
-#include <sandbox.h>
 #include "stats.h"
+#include <sandbox.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,11 +97,13 @@ int main(int argc, char **argv)
 		if (rc == SBX_OK)
 			rc = sbx_sandbox_wait_ready(sb, READY_TIMEOUT_MS);
 		if (rc != SBX_OK)
-			die("cold boot", rc, sb ? sbx_sandbox_last_error(sb) : sbx_config_last_error(cfg));
+			die("cold boot", rc,
+			    sb ? sbx_sandbox_last_error(sb) : sbx_config_last_error(cfg));
 		boot[i] = bench_now() - t0;
 		cell(sb, "x = 42\nx", "42");
 		boot_cell[i] = bench_now() - t0;
-		printf("cold boot %d: ready %.3f s, first cell %.3f s\n", i + 1, boot[i], boot_cell[i]);
+		printf("cold boot %d: ready %.3f s, first cell %.3f s\n", i + 1, boot[i],
+		       boot_cell[i]);
 		if (i + 1 < boots)
 			sbx_sandbox_destroy(sb);
 	}
@@ -116,8 +118,9 @@ int main(int argc, char **argv)
 			die("snapshot", rc, sbx_sandbox_last_error(sb));
 		snap[i] = bench_now() - t0;
 		paused[i] = sbx_snapshot_info_seconds(info);
-		printf("snapshot %d: %.3f s (guest paused %.3f s), %.1f MiB of memory written\n", i + 1,
-		       snap[i], paused[i], (double)sbx_snapshot_info_memory_bytes(info) / (1 << 20));
+		printf("snapshot %d: %.3f s (guest paused %.3f s), %.1f MiB of memory written\n",
+		       i + 1, snap[i], paused[i],
+		       (double)sbx_snapshot_info_memory_bytes(info) / (1 << 20));
 		sbx_snapshot_info_free(info);
 	}
 	sbx_sandbox_destroy(sb);
@@ -137,12 +140,14 @@ int main(int argc, char **argv)
 	}
 	{
 		double b = bench_median(boot, boots), bc = bench_median(boot_cell, boots);
-		double r = bench_median(restore, restores), rc = bench_median(restore_cell, restores);
+		double r = bench_median(restore, restores),
+		       rc = bench_median(restore_cell, restores);
 
 		printf("median cold boot to ready agent:      %.3f s (%d runs)\n", b, boots);
 		printf("median cold boot to first cell:       %.3f s\n", bc);
-		printf("median snapshot call:                 %.3f s, guest paused %.3f s (%d runs)\n",
-		       bench_median(snap, snaps), bench_median(paused, snaps), snaps);
+		printf(
+		    "median snapshot call:                 %.3f s, guest paused %.3f s (%d runs)\n",
+		    bench_median(snap, snaps), bench_median(paused, snaps), snaps);
 		printf("median restore to ready agent:        %.3f s (%d runs)\n", r, restores);
 		printf("median restore to first cell:         %.3f s\n", rc);
 		printf("ratio restore-to-first-cell / cold-boot-to-ready: %.3f\n", rc / b);

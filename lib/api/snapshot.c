@@ -50,8 +50,8 @@ static sbx_snapshot_info *info_new(void)
 	return i;
 }
 
-static __attribute__((format(printf, 2, 3))) void info_disk(sbx_snapshot_info *i,
-							      const char *fmt, ...)
+static __attribute__((format(printf, 2, 3))) void info_disk(sbx_snapshot_info *i, const char *fmt,
+							    ...)
 {
 	char line[PATH_MAX + 128];
 	va_list ap;
@@ -114,7 +114,7 @@ static double now_s(void)
 /* One request on <sandbox dir>/control.sock and its one-line answer. */
 static int vmm_request(sbx_sandbox *sb, json_t *req, int timeout_ms, json_t **reply)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct jsonl_reader *reader = NULL;
 	int fd, rc;
 
@@ -143,8 +143,9 @@ static int vmm_request(sbx_sandbox *sb, json_t *req, int timeout_ms, json_t **re
 			rc = sandbox_error(sb, SBX_ETIMEDOUT, "the VMM did not answer in time");
 			break;
 		default:
-			rc = sandbox_error(sb, SBX_EVMM, "the VMM closed the control connection "
-							 "without an answer (see its vmm.log)");
+			rc = sandbox_error(sb, SBX_EVMM,
+					   "the VMM closed the control connection "
+					   "without an answer (see its vmm.log)");
 		}
 	} else if (rc == SBX_EVMM) {
 		sandbox_error(sb, rc, "the VMM closed the control connection");
@@ -214,8 +215,9 @@ static sbx_snapshot_info *snapshot_info_from(json_t *reply)
 		return NULL;
 	i->seconds = json_number_value(json_object_get(reply, "paused_s"));
 	i->memory_bytes =
-		(unsigned long long)json_integer_value(json_object_get(reply, "memory_bytes"));
-	json_array_foreach(disks, k, d) {
+	    (unsigned long long)json_integer_value(json_object_get(reply, "memory_bytes"));
+	json_array_foreach(disks, k, d)
+	{
 		const char *method = "?", *detail = "";
 		int index = 0;
 
@@ -302,9 +304,10 @@ static int restore_read(sbx_config *cfg, const char *dir, struct restore_src *sr
 	if (rc == -ENOMEM)
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 	if (rc < 0)
-		return sbx_fail(cfg->err, rc == -EBADMSG || rc == -EPROTONOSUPPORT || rc == -EFBIG
-						  ? SBX_ESNAPSHOT
-						  : SBX_EIO,
+		return sbx_fail(cfg->err,
+				rc == -EBADMSG || rc == -EPROTONOSUPPORT || rc == -EFBIG
+				    ? SBX_ESNAPSHOT
+				    : SBX_EIO,
 				"snapshot %s: %s", src->dir, msg);
 	s = snap_find(&src->rd, SNAP_SEC_MANIFEST, 0);
 	if (!s)
@@ -343,10 +346,11 @@ static int restore_check_files(sbx_config *cfg, const struct restore_src *src)
 					"snapshot %s: %s (disk %u) %s: %s", src->dir, what, i, path,
 					strerror(errno));
 		if ((uint64_t)st.st_size != d->size ||
-		    (d->path && st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != d->mtime_ns))
+		    (d->path &&
+		     st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec != d->mtime_ns))
 			return sbx_fail(cfg->err, SBX_ESNAPSHOT,
-					"snapshot %s: %s (disk %u) %s %s since the snapshot", src->dir,
-					what, i, path,
+					"snapshot %s: %s (disk %u) %s %s since the snapshot",
+					src->dir, what, i, path,
 					d->file ? "is not the size it was" : "was changed");
 	}
 	return SBX_OK;
@@ -380,11 +384,11 @@ static int restore_disks(sbx_config *cfg, sbx_sandbox *sb, const struct restore_
 		if (rc < 0)
 			return sbx_fail(cfg->err, rc == -ENOENT ? SBX_ENOENT : SBX_EIO,
 					"cloning %s to %s: %s", from, to, strerror(-rc));
-		info_disk(info, "disk %u: %s", i, file_clone_describe(how, why, how_text,
-								      sizeof(how_text)));
+		info_disk(info, "disk %u: %s", i,
+			  file_clone_describe(how, why, how_text, sizeof(how_text)));
 		info->disks_copied += how == FILE_CLONE_COPY;
-		json_array_append_new(disks, json_pack("{s:s, s:b}", "path", to, "read_only",
-						       d->read_only));
+		json_array_append_new(
+		    disks, json_pack("{s:s, s:b}", "path", to, "read_only", d->read_only));
 	}
 	return SBX_OK;
 }
@@ -405,8 +409,9 @@ static json_t *restore_config_json(const sbx_config *cfg, const sbx_sandbox *sb,
 	if (!msg)
 		return NULL;
 	if (m->vsock_cid)
-		json_object_set_new(msg, "vsock", json_pack("{s:I, s:s}", "cid",
-							    (json_int_t)m->vsock_cid, "uds", vsock));
+		json_object_set_new(
+		    msg, "vsock",
+		    json_pack("{s:I, s:s}", "cid", (json_int_t)m->vsock_cid, "uds", vsock));
 	if (m->kernel)
 		json_object_set_new(msg, "kernel", json_string(m->kernel));
 	if (m->initramfs)
@@ -430,7 +435,8 @@ static int restore_settime(sbx_config *cfg, sbx_sandbox *sb)
 	json_decref(req);
 	json_decref(ev);
 	if (rc != SBX_OK)
-		return sbx_fail(cfg->err, SBX_EGUEST, "setting the guest's clock after the restore: %s",
+		return sbx_fail(cfg->err, SBX_EGUEST,
+				"setting the guest's clock after the restore: %s",
 				sbx_strerror(rc));
 	return SBX_OK;
 }
@@ -443,8 +449,8 @@ static int restore_resume_id(sbx_config *cfg, const struct restore_src *src)
 	int rc;
 
 	if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-		return sbx_fail(cfg->err, SBX_ESNAPSHOT, "snapshot %s: no sandbox id to resume under",
-				src->dir);
+		return sbx_fail(cfg->err, SBX_ESNAPSHOT,
+				"snapshot %s: no sandbox id to resume under", src->dir);
 	rc = state_dir_base(cfg->state_dir, base, sizeof(base));
 	if (rc != SBX_OK)
 		return sbx_fail(cfg->err, rc, "state directory: %s", sbx_strerror(rc));

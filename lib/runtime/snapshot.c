@@ -139,9 +139,9 @@ static int save_disk_reference(int fd, unsigned i, json_t *disk, json_t *info, c
 	}
 	json_object_set_new(disk, "path", json_string(path));
 	json_object_set_new(disk, "size", json_integer((json_int_t)st.st_size));
-	json_object_set_new(disk, "mtime_ns",
-			    json_integer((json_int_t)st.st_mtim.tv_sec * 1000000000LL +
-					 st.st_mtim.tv_nsec));
+	json_object_set_new(
+	    disk, "mtime_ns",
+	    json_integer((json_int_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec));
 	json_object_set_new(info, "method", json_string("reference"));
 	json_object_set_new(info, "detail", json_string(path));
 	return 0;
@@ -173,8 +173,8 @@ static int save_disk_clone(int fd, const char *dir, unsigned i, json_t *disk, js
 	return 0;
 }
 
-static int save_disks(struct machine *m, const char *dir, json_t *disks, json_t *infos,
-		      char *err, size_t errlen)
+static int save_disks(struct machine *m, const char *dir, json_t *disks, json_t *infos, char *err,
+		      size_t errlen)
 {
 	for (unsigned i = 0; i < m->cfg->ndisks; i++) {
 		const struct vmm_disk *d = &m->cfg->disks[i];
@@ -203,7 +203,8 @@ static json_t *manifest_build(struct machine *m, json_t *disks)
 	if (!j)
 		return NULL;
 	if (c->vsock_uds)
-		json_object_set_new(j, "vsock", json_pack("{s:I}", "cid", (json_int_t)c->vsock_cid));
+		json_object_set_new(j, "vsock",
+				    json_pack("{s:I}", "cid", (json_int_t)c->vsock_cid));
 	if (c->kernel)
 		json_object_set_new(j, "kernel", json_string(c->kernel));
 	if (c->initramfs)
@@ -214,8 +215,7 @@ static json_t *manifest_build(struct machine *m, json_t *disks)
 }
 
 /* Written under a temporary name and renamed: a state file that exists is complete. */
-static int write_state_file(const char *dir, const struct snap_writer *w, char *err,
-			    size_t errlen)
+static int write_state_file(const char *dir, const struct snap_writer *w, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	int fd, dfd, rc;
@@ -329,8 +329,8 @@ static int load_bad(char *err, size_t errlen, const char *dir, const char *what)
 
 /* The library built the config from the same manifest, so a difference means a corrupt or
  * swapped state file. */
-static int load_check_config(const struct snap_manifest *man, const struct vmm_config *c,
-			     char *err, size_t errlen)
+static int load_check_config(const struct snap_manifest *man, const struct vmm_config *c, char *err,
+			     size_t errlen)
 {
 	if (man->vcpus != c->vcpus || man->memory_mib != c->memory_mib ||
 	    man->ndisks != c->ndisks || (man->vsock_cid != 0) != (c->vsock_uds != NULL) ||
@@ -344,8 +344,7 @@ static int load_check_config(const struct snap_manifest *man, const struct vmm_c
 	return 0;
 }
 
-static int load_memory(struct machine *m, const struct snap_manifest *man, char *err,
-		       size_t errlen)
+static int load_memory(struct machine *m, const struct snap_manifest *man, char *err, size_t errlen)
 {
 	const char *dir = m->cfg->restore_dir;
 	char path[PATH_MAX], msg[PATH_MAX + 128];
@@ -473,8 +472,8 @@ static int load_vcpu_state(struct machine *m, unsigned i, struct vcpu_state *st,
 			   msglen)) < 0 ||
 	    (rc = snap_get(&r->rd, SNAP_SEC_VCPU_EVENTS, i, &st->events, sizeof(st->events), msg,
 			   msglen)) < 0 ||
-	    (rc = snap_get(&r->rd, SNAP_SEC_VCPU_TSC_KHZ, i, &st->tsc_khz, sizeof(st->tsc_khz),
-			   msg, msglen)) < 0)
+	    (rc = snap_get(&r->rd, SNAP_SEC_VCPU_TSC_KHZ, i, &st->tsc_khz, sizeof(st->tsc_khz), msg,
+			   msglen)) < 0)
 		return -EBADMSG;
 	st->cpuid = malloc(cpuid->size);
 	st->msrs = malloc(msrs->size);
@@ -546,7 +545,8 @@ static int apply_devices(struct machine *m, char *err, size_t errlen)
 		rc = virtio_mmio_restore(&m->virtio[i], &vs);
 		if (rc < 0) {
 			snprintf(msg, sizeof(msg), "%s (device %u): %s", m->virtio[i].ops->name, i,
-				 rc == -EIO ? "would not activate" : "state does not fit the device");
+				 rc == -EIO ? "would not activate"
+					    : "state does not fit the device");
 			return load_bad(err, errlen, m->cfg->restore_dir, msg);
 		}
 	}
@@ -570,8 +570,8 @@ static int apply_clock(struct machine *m, char *err, size_t errlen)
 	char msg[256];
 	int rc;
 
-	if (snap_get(&m->restore->rd, SNAP_SEC_CLOCK, 0, &clock, sizeof(clock), msg,
-		     sizeof(msg)) < 0)
+	if (snap_get(&m->restore->rd, SNAP_SEC_CLOCK, 0, &clock, sizeof(clock), msg, sizeof(msg)) <
+	    0)
 		return load_bad(err, errlen, m->cfg->restore_dir, msg);
 	rc = kvm_vm_set_clock(&m->vm, clock.clock_ns);
 	if (rc < 0) {

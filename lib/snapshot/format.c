@@ -67,7 +67,7 @@ static int snap_writer_reserve(struct snap_writer *w, size_t more)
 void snap_writer_add(struct snap_writer *w, uint32_t type, uint32_t instance, const void *data,
 		     size_t len)
 {
-	struct snap_section_header sh = { .type = type, .instance = instance, .size = len };
+	struct snap_section_header sh = {.type = type, .instance = instance, .size = len};
 	int rc;
 
 	if (w->err)
@@ -88,7 +88,7 @@ void snap_writer_add(struct snap_writer *w, uint32_t type, uint32_t instance, co
 
 int snap_writer_finish(struct snap_writer *w)
 {
-	struct snap_header h = { .version = SNAP_VERSION, .header_size = sizeof(h) };
+	struct snap_header h = {.version = SNAP_VERSION, .header_size = sizeof(h)};
 
 	if (w->err)
 		return w->err;
@@ -107,7 +107,7 @@ void snap_writer_free(struct snap_writer *w)
 }
 
 static int snap_bad(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int snap_bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -146,7 +146,8 @@ static int snap_check_header(const uint8_t *buf, size_t len, struct snap_header 
 				(unsigned long long)h->file_size);
 	/* Each section takes at least its header: a count the file cannot hold is corrupt. */
 	if (h->nsections > (len - sizeof(*h)) / sizeof(struct snap_section_header))
-		return snap_bad(err, errlen, "section count %u does not fit the file", h->nsections);
+		return snap_bad(err, errlen, "section count %u does not fit the file",
+				h->nsections);
 	return 0;
 }
 
@@ -195,7 +196,7 @@ int snap_parse(const void *data, size_t len, struct snap_reader *r, char *err, s
 				      snap_section_name(sh.type), sh.instance);
 			goto fail;
 		}
-		r->sections[i] = (struct snap_section){ sh.type, sh.instance, buf + off, sh.size };
+		r->sections[i] = (struct snap_section){sh.type, sh.instance, buf + off, sh.size};
 		off += PAD8(sh.size);
 	}
 	if (off != len) {
@@ -269,8 +270,7 @@ void snap_reader_free(struct snap_reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
-const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type,
-				     uint32_t instance)
+const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type, uint32_t instance)
 {
 	for (uint32_t i = 0; i < r->nsections; i++)
 		if (r->sections[i].type == type && r->sections[i].instance == instance)
@@ -278,8 +278,8 @@ const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type,
 	return NULL;
 }
 
-int snap_get(const struct snap_reader *r, uint32_t type, uint32_t instance, void *out,
-	     size_t size, char *err, size_t errlen)
+int snap_get(const struct snap_reader *r, uint32_t type, uint32_t instance, void *out, size_t size,
+	     char *err, size_t errlen)
 {
 	const struct snap_section *s = snap_find(r, type, instance);
 
@@ -298,23 +298,41 @@ int snap_get(const struct snap_reader *r, uint32_t type, uint32_t instance, void
 const char *snap_section_name(uint32_t type)
 {
 	switch (type) {
-	case SNAP_SEC_MANIFEST: return "manifest";
-	case SNAP_SEC_VCPU_CPUID: return "vCPU CPUID";
-	case SNAP_SEC_VCPU_MP_STATE: return "vCPU MP state";
-	case SNAP_SEC_VCPU_REGS: return "vCPU registers";
-	case SNAP_SEC_VCPU_SREGS: return "vCPU special registers";
-	case SNAP_SEC_VCPU_XSAVE: return "vCPU XSAVE";
-	case SNAP_SEC_VCPU_XCRS: return "vCPU XCRs";
-	case SNAP_SEC_VCPU_DEBUGREGS: return "vCPU debug registers";
-	case SNAP_SEC_VCPU_LAPIC: return "vCPU LAPIC";
-	case SNAP_SEC_VCPU_MSRS: return "vCPU MSRs";
-	case SNAP_SEC_VCPU_EVENTS: return "vCPU events";
-	case SNAP_SEC_VCPU_TSC_KHZ: return "vCPU TSC rate";
-	case SNAP_SEC_IRQCHIP: return "irqchip";
-	case SNAP_SEC_PIT: return "PIT";
-	case SNAP_SEC_CLOCK: return "clock";
-	case SNAP_SEC_VIRTIO: return "virtio device";
-	case SNAP_SEC_SERIAL: return "serial port";
-	default: return "unknown";
+	case SNAP_SEC_MANIFEST:
+		return "manifest";
+	case SNAP_SEC_VCPU_CPUID:
+		return "vCPU CPUID";
+	case SNAP_SEC_VCPU_MP_STATE:
+		return "vCPU MP state";
+	case SNAP_SEC_VCPU_REGS:
+		return "vCPU registers";
+	case SNAP_SEC_VCPU_SREGS:
+		return "vCPU special registers";
+	case SNAP_SEC_VCPU_XSAVE:
+		return "vCPU XSAVE";
+	case SNAP_SEC_VCPU_XCRS:
+		return "vCPU XCRs";
+	case SNAP_SEC_VCPU_DEBUGREGS:
+		return "vCPU debug registers";
+	case SNAP_SEC_VCPU_LAPIC:
+		return "vCPU LAPIC";
+	case SNAP_SEC_VCPU_MSRS:
+		return "vCPU MSRs";
+	case SNAP_SEC_VCPU_EVENTS:
+		return "vCPU events";
+	case SNAP_SEC_VCPU_TSC_KHZ:
+		return "vCPU TSC rate";
+	case SNAP_SEC_IRQCHIP:
+		return "irqchip";
+	case SNAP_SEC_PIT:
+		return "PIT";
+	case SNAP_SEC_CLOCK:
+		return "clock";
+	case SNAP_SEC_VIRTIO:
+		return "virtio device";
+	case SNAP_SEC_SERIAL:
+		return "serial port";
+	default:
+		return "unknown";
 	}
 }

@@ -50,21 +50,21 @@ _Static_assert(sizeof(struct snap_section_header) == 24, "section header layout"
 enum snap_section_type {
 	SNAP_SEC_MANIFEST = 1, /* JSON: the machine, its memory and disks (snapshot/manifest.h) */
 	SNAP_SEC_VCPU_CPUID = 16, /* struct kvm_cpuid2 + entries */
-	SNAP_SEC_VCPU_MP_STATE,   /* struct kvm_mp_state */
-	SNAP_SEC_VCPU_REGS,       /* struct kvm_regs */
-	SNAP_SEC_VCPU_SREGS,      /* struct kvm_sregs */
-	SNAP_SEC_VCPU_XSAVE,      /* struct kvm_xsave, or the larger KVM_GET_XSAVE2 area */
-	SNAP_SEC_VCPU_XCRS,       /* struct kvm_xcrs */
+	SNAP_SEC_VCPU_MP_STATE,	  /* struct kvm_mp_state */
+	SNAP_SEC_VCPU_REGS,	  /* struct kvm_regs */
+	SNAP_SEC_VCPU_SREGS,	  /* struct kvm_sregs */
+	SNAP_SEC_VCPU_XSAVE,	  /* struct kvm_xsave, or the larger KVM_GET_XSAVE2 area */
+	SNAP_SEC_VCPU_XCRS,	  /* struct kvm_xcrs */
 	SNAP_SEC_VCPU_DEBUGREGS,  /* struct kvm_debugregs */
-	SNAP_SEC_VCPU_LAPIC,      /* struct kvm_lapic_state */
-	SNAP_SEC_VCPU_MSRS,       /* struct kvm_msrs + entries */
-	SNAP_SEC_VCPU_EVENTS,     /* struct kvm_vcpu_events */
-	SNAP_SEC_VCPU_TSC_KHZ,    /* uint32_t */
-	SNAP_SEC_IRQCHIP = 48,    /* struct kvm_irqchip */
-	SNAP_SEC_PIT,             /* struct kvm_pit_state2 */
-	SNAP_SEC_CLOCK,           /* struct snap_clock */
-	SNAP_SEC_VIRTIO = 64,     /* struct virtio_mmio_state (virtio/mmio.h) */
-	SNAP_SEC_SERIAL,          /* struct serial_state (devices/serial.h) */
+	SNAP_SEC_VCPU_LAPIC,	  /* struct kvm_lapic_state */
+	SNAP_SEC_VCPU_MSRS,	  /* struct kvm_msrs + entries */
+	SNAP_SEC_VCPU_EVENTS,	  /* struct kvm_vcpu_events */
+	SNAP_SEC_VCPU_TSC_KHZ,	  /* uint32_t */
+	SNAP_SEC_IRQCHIP = 48,	  /* struct kvm_irqchip */
+	SNAP_SEC_PIT,		  /* struct kvm_pit_state2 */
+	SNAP_SEC_CLOCK,		  /* struct snap_clock */
+	SNAP_SEC_VIRTIO = 64,	  /* struct virtio_mmio_state (virtio/mmio.h) */
+	SNAP_SEC_SERIAL,	  /* struct serial_state (devices/serial.h) */
 };
 
 /* kvmclock as KVM_GET_CLOCK gave it, and the host's CLOCK_REALTIME read right after. */
@@ -113,11 +113,10 @@ int snap_parse(const void *buf, size_t len, struct snap_reader *r, char *err, si
 int snap_read_file(const char *path, struct snap_reader *r, char *err, size_t errlen);
 void snap_reader_free(struct snap_reader *r);
 /* The first section of that type and instance, or NULL. */
-const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type,
-				     uint32_t instance);
+const struct snap_section *snap_find(const struct snap_reader *r, uint32_t type, uint32_t instance);
 /* Copies a section of exactly `size` bytes into out. 0; -ENOENT when absent, -EBADMSG when
  * its size differs; err says which. */
-int snap_get(const struct snap_reader *r, uint32_t type, uint32_t instance, void *out,
-	     size_t size, char *err, size_t errlen);
+int snap_get(const struct snap_reader *r, uint32_t type, uint32_t instance, void *out, size_t size,
+	     char *err, size_t errlen);
 /* Static name of a section type for messages ("vCPU registers"). */
 const char *snap_section_name(uint32_t type);

@@ -52,11 +52,11 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 		snap_manifest_free(m);
 		return manifest_bad(err, errlen, "not a JSON object");
 	}
-	if (json_unpack_ex(m->json, &jerr, 0, "{s:s, s:I, s:I, s:I, s:o, s?o, s:b, s:I, s?s, s?s, s?s}",
-			   "id", &m->id, "vcpus", &vcpus, "memory_mib", &mib, "memory_size", &size,
-			   "disks", &disks, "vsock", &vsock, "agent", &m->agent,
-			   "host_realtime_ns", &realtime, "kernel", &m->kernel, "initramfs",
-			   &m->initramfs, "cmdline", &m->cmdline) < 0) {
+	if (json_unpack_ex(
+		m->json, &jerr, 0, "{s:s, s:I, s:I, s:I, s:o, s?o, s:b, s:I, s?s, s?s, s?s}", "id",
+		&m->id, "vcpus", &vcpus, "memory_mib", &mib, "memory_size", &size, "disks", &disks,
+		"vsock", &vsock, "agent", &m->agent, "host_realtime_ns", &realtime, "kernel",
+		&m->kernel, "initramfs", &m->initramfs, "cmdline", &m->cmdline) < 0) {
 		rc = manifest_bad(err, errlen, jerr.text);
 		goto fail;
 	}
@@ -73,7 +73,8 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 		rc = manifest_bad(err, errlen, "disks is not an array of at most 8");
 		goto fail;
 	}
-	json_array_foreach(disks, i, d) {
+	json_array_foreach(disks, i, d)
+	{
 		rc = manifest_disk(d, &m->disks[i], err, errlen);
 		if (rc < 0)
 			goto fail;

@@ -29,8 +29,8 @@ struct snap_manifest {
 	uint64_t memory_size; /* bytes of guest RAM, and so of SNAP_MEMORY_FILE */
 	struct snap_disk disks[SNAP_MAX_DISKS];
 	unsigned ndisks;
-	uint64_t vsock_cid; /* 0: no vsock device */
-	int agent;          /* the guest runs the agent: it is ready once the agent answers */
+	uint64_t vsock_cid;	  /* 0: no vsock device */
+	int agent;		  /* the guest runs the agent: it is ready once the agent answers */
 	int64_t host_realtime_ns; /* when the snapshot was taken */
 	const char *kernel, *initramfs, *cmdline; /* what the guest booted, for the record */
 };

@@ -26,8 +26,8 @@ static int copy_range(int src, int dst, off_t off, off_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
-			      errno == EINVAL))
+		if (n < 0 &&
+		    (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL))
 			break;
 		if (n < 0)
 			return -errno;

@@ -73,7 +73,8 @@ static int setup(void)
 	}
 	setenv("PATH", "/usr/sbin:/sbin:/usr/bin:/bin", 1);
 	sh("umount -q " XFS " 2>/dev/null; umount -q " EXT4 " 2>/dev/null; rm -rf " BASE);
-	if (sh("mkdir -p " XFS " " EXT4) || sh("modprobe -q loop; modprobe -q xfs; modprobe -q ext4; true") ||
+	if (sh("mkdir -p " XFS " " EXT4) ||
+	    sh("modprobe -q loop; modprobe -q xfs; modprobe -q ext4; true") ||
 	    sh("truncate -s 8G " BASE "/xfs.img && mkfs.xfs -q -m reflink=1 " BASE "/xfs.img") ||
 	    sh("mount -o loop " BASE "/xfs.img " XFS) ||
 	    sh("truncate -s 4G " BASE "/ext4.img && mkfs.ext4 -q -F " BASE "/ext4.img") ||
@@ -188,7 +189,8 @@ static char *py(sbx_sandbox *sb, const char *code)
 			sbx_execution_error_value(e));
 	for (size_t i = 0; e && i < sbx_execution_result_count(e) && !text; i++)
 		if (sbx_result_is_main(sbx_execution_result(e, i)))
-			text = strdup(sbx_result_data(sbx_execution_result(e, i), "text/plain", NULL));
+			text =
+			    strdup(sbx_result_data(sbx_execution_result(e, i), "text/plain", NULL));
 	sbx_execution_free(e);
 	sbx_code_opts_free(o);
 	return text ? text : strdup("");
@@ -347,7 +349,8 @@ static void test_ext4(sbx_sandbox *a)
 		const sbx_snapshot_info *ri = sbx_sandbox_restore_info(b);
 		print_info("restore on ext4", ri);
 		CHECK_EQ(sbx_snapshot_info_disks_copied(ri), 1);
-		CHECK(e2e_contains(sbx_snapshot_info_disks(ri), "copy (no reflink: Operation not supported)"));
+		CHECK(e2e_contains(sbx_snapshot_info_disks(ri),
+				   "copy (no reflink: Operation not supported)"));
 		CHECK(py_is(b, "x", "43"));
 	}
 	sbx_sandbox_destroy(b);
@@ -421,7 +424,8 @@ static void test_bad_snapshots(void)
 	expect_restore_error(XFS "/bad-version", SBX_ESNAPSHOT,
 			     "format version 99; this libsandbox reads version 1");
 
-	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-disk && rm " XFS "/bad-disk/disk-0.img");
+	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-disk && rm " XFS
+	   "/bad-disk/disk-0.img");
 	expect_restore_error(XFS "/bad-disk", SBX_ENOENT, "rootfs (disk 0)");
 
 	expect_restore_error(XFS "/no-such-snapshot", SBX_ENOENT, "No such file");
@@ -481,7 +485,8 @@ int main(void)
 		return 1;
 	vmms = vmm_count();
 	cfg = config_for(XFS "/state");
-	if (sbx_config_set_kernel(cfg, env.kernel) || sbx_config_set_initramfs(cfg, env.initramfs) ||
+	if (sbx_config_set_kernel(cfg, env.kernel) ||
+	    sbx_config_set_initramfs(cfg, env.initramfs) ||
 	    sbx_config_add_disk(cfg, XFS "/rootfs.img", 0) || sbx_config_set_vcpus(cfg, 2) ||
 	    sbx_config_set_memory_mib(cfg, MEMORY_MIB)) {
 		fprintf(stderr, "config: %s\n", sbx_config_last_error(cfg));

@@ -13,16 +13,16 @@
 #include "testing.h"
 
 static const char manifest_json[] =
-	"{\"id\":\"0123456789abcdef0123456789abcdef\",\"vcpus\":2,\"memory_mib\":512,"
-	"\"memory_size\":536870912,\"agent\":true,\"host_realtime_ns\":1700000000000000000,"
-	"\"disks\":[{\"file\":\"disk-0.img\",\"read_only\":false,\"size\":1048576},"
-	"{\"path\":\"/images/data.img\",\"read_only\":true,\"size\":4096,\"mtime_ns\":5}],"
-	"\"vsock\":{\"cid\":3},\"kernel\":\"/boot/vmlinuz\",\"cmdline\":\"console=ttyS0\"}";
+    "{\"id\":\"0123456789abcdef0123456789abcdef\",\"vcpus\":2,\"memory_mib\":512,"
+    "\"memory_size\":536870912,\"agent\":true,\"host_realtime_ns\":1700000000000000000,"
+    "\"disks\":[{\"file\":\"disk-0.img\",\"read_only\":false,\"size\":1048576},"
+    "{\"path\":\"/images/data.img\",\"read_only\":true,\"size\":4096,\"mtime_ns\":5}],"
+    "\"vsock\":{\"cid\":3},\"kernel\":\"/boot/vmlinuz\",\"cmdline\":\"console=ttyS0\"}";
 
 /* A state file with sections of awkward sizes (0, 1, 7, 8, 9 bytes) around the manifest. */
 static void build_sample(struct snap_writer *w)
 {
-	static const uint8_t bytes[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	static const uint8_t bytes[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 	snap_writer_init(w);
 	snap_writer_add(w, SNAP_SEC_MANIFEST, 0, manifest_json, strlen(manifest_json));
@@ -72,7 +72,8 @@ static void test_round_trip(void)
 	CHECK_EQ(r.nsections, 6);
 	s = snap_find(&r, SNAP_SEC_MANIFEST, 0);
 	CHECK(s && s->size == strlen(manifest_json) && !memcmp(s->data, manifest_json, s->size));
-	CHECK(snap_find(&r, SNAP_SEC_VCPU_REGS, 0) && snap_find(&r, SNAP_SEC_VCPU_REGS, 0)->size == 0);
+	CHECK(snap_find(&r, SNAP_SEC_VCPU_REGS, 0) &&
+	      snap_find(&r, SNAP_SEC_VCPU_REGS, 0)->size == 0);
 	CHECK(snap_find(&r, SNAP_SEC_PIT, 0) == NULL);
 	CHECK_EQ(snap_get(&r, SNAP_SEC_VCPU_REGS, 1, one, 1, err, sizeof(err)), 0);
 	CHECK_EQ(one[0], 1);
@@ -207,7 +208,7 @@ static void test_version_and_lies(void)
 
 	/* Section sizes that would wrap the padding or run past the end. */
 	for (int k = 0; k < 3; k++) {
-		static const uint64_t sizes[] = { UINT64_MAX, UINT64_MAX - 6, 1ULL << 40 };
+		static const uint64_t sizes[] = {UINT64_MAX, UINT64_MAX - 6, 1ULL << 40};
 		memcpy(&sh, w.buf + sizeof(h), sizeof(sh));
 		uint64_t good = sh.size;
 		sh.size = sizes[k];
@@ -251,30 +252,31 @@ static void test_manifest(void)
 	CHECK(all_failed);
 
 	static const char *const bad[] = {
-		"[]",
-		"{\"id\":\"x\",\"vcpus\":0,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[]}",
-		"{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":4096,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[]}",
-		"{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[{\"file\":\"../etc/passwd\",\"read_only\":false,"
-		"\"size\":1}]}",
-		"{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[{\"path\":\"relative.img\",\"read_only\":true,"
-		"\"size\":1}]}",
-		"{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[{\"file\":\"a\",\"path\":\"/b\",\"read_only\":true,"
-		"\"size\":1}]}",
-		"{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[],\"vsock\":{\"cid\":2}}",
-		"{\"id\":\"x\",\"id\":\"y\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,"
-		"\"agent\":true,\"host_realtime_ns\":1,\"disks\":[]}",
-		"{\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
-		"\"host_realtime_ns\":1,\"disks\":[]}",
+	    "[]",
+	    "{\"id\":\"x\",\"vcpus\":0,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[]}",
+	    "{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":4096,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[]}",
+	    "{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[{\"file\":\"../etc/passwd\",\"read_only\":false,"
+	    "\"size\":1}]}",
+	    "{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[{\"path\":\"relative.img\",\"read_only\":true,"
+	    "\"size\":1}]}",
+	    "{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[{\"file\":\"a\",\"path\":\"/b\",\"read_only\":true,"
+	    "\"size\":1}]}",
+	    "{\"id\":\"x\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[],\"vsock\":{\"cid\":2}}",
+	    "{\"id\":\"x\",\"id\":\"y\",\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,"
+	    "\"agent\":true,\"host_realtime_ns\":1,\"disks\":[]}",
+	    "{\"vcpus\":1,\"memory_mib\":512,\"memory_size\":536870912,\"agent\":true,"
+	    "\"host_realtime_ns\":1,\"disks\":[]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		CHECK_EQ(snap_manifest_parse(bad[i], strlen(bad[i]), &m, err, sizeof(err)), -EBADMSG);
+		CHECK_EQ(snap_manifest_parse(bad[i], strlen(bad[i]), &m, err, sizeof(err)),
+			 -EBADMSG);
 		CHECK(err[0] != 0);
 	}
 	CHECK(snap_file_name_ok("disk-0.img") && !snap_file_name_ok("..") &&

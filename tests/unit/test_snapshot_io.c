@@ -63,10 +63,10 @@ static void test_memory(void)
 	path_in(first, sizeof(first), "memory-1");
 	path_in(second, sizeof(second), "memory-2");
 	CHECK_EQ(guest_mem_create(&m, MEM), 0);
-	memset(m.base, 0xa5, PAGE);                    /* first page */
-	memset(m.base + 10 * PAGE + 100, 0x11, 10);    /* part of one page */
-	memset(m.base + 20 * PAGE, 0, PAGE);           /* touched, but zero: a hole */
-	memset(m.base + MEM - PAGE, 0x5a, PAGE);       /* last page */
+	memset(m.base, 0xa5, PAGE);		    /* first page */
+	memset(m.base + 10 * PAGE + 100, 0x11, 10); /* part of one page */
+	memset(m.base + 20 * PAGE, 0, PAGE);	    /* touched, but zero: a hole */
+	memset(m.base + MEM - PAGE, 0x5a, PAGE);    /* last page */
 	CHECK_EQ(guest_mem_save(&m, first, &written), 0);
 	CHECK_EQ(written, 3 * PAGE);
 	CHECK(stat(first, &st) == 0 && (uint64_t)st.st_size == MEM);
@@ -80,9 +80,9 @@ static void test_memory(void)
 	CHECK(!memcmp(r.base, m.base, MEM));
 	copy = malloc(MEM);
 	memcpy(copy, m.base, MEM);
-	memset(r.base, 0, PAGE);                       /* a data page zeroed: must become zero */
-	memset(r.base + 30 * PAGE, 0x77, 3 * PAGE);    /* new data in a hole */
-	r.base[MEM - 1] = 1;                           /* one byte of the last page */
+	memset(r.base, 0, PAGE);		    /* a data page zeroed: must become zero */
+	memset(r.base + 30 * PAGE, 0x77, 3 * PAGE); /* new data in a hole */
+	r.base[MEM - 1] = 1;			    /* one byte of the last page */
 	CHECK(file_equals(first, copy, MEM));
 	/* Saved from the private mapping: a clone of the file with the written pages on top. */
 	CHECK_EQ(guest_mem_save(&r, second, &written), 0);
@@ -154,14 +154,14 @@ static void *loop_thread(void *arg)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
 
 static void test_evloop_pause(void)
 {
-	struct loop_test t = { 0 };
+	struct loop_test t = {0};
 	uint64_t one = 1;
 	pthread_t th;
 
@@ -209,10 +209,10 @@ static void test_serial(void)
 
 	CHECK_EQ(serial_new(serial_out, serial_irq, &out, &a), 0);
 	CHECK_EQ(serial_new(serial_out, serial_irq, &out, &b), 0);
-	uart(a, 3, 1, 0x03);  /* LCR: 8N1 */
-	uart(a, 7, 1, 0x42);  /* scratch */
-	uart(a, 1, 1, 0x01);  /* IER: receive interrupts */
-	uart(a, 0, 1, 'x');   /* a partial line, flushed by save */
+	uart(a, 3, 1, 0x03); /* LCR: 8N1 */
+	uart(a, 7, 1, 0x42); /* scratch */
+	uart(a, 1, 1, 0x01); /* IER: receive interrupts */
+	uart(a, 0, 1, 'x');  /* a partial line, flushed by save */
 	serial_input(a, (const uint8_t *)"ab", 2);
 	serial_save(a, &st);
 	CHECK_EQ(out, 1);
