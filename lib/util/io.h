@@ -1,4 +1,5 @@
-/* Reading with a deadline, for the line and frame readers of the control and agent channels. */
+/* Reading with a deadline, for the line and frame readers of the control and agent channels, and
+ * passing fds over Unix sockets. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -12,5 +13,14 @@ int64_t deadline_after(int timeout_ms);
  * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes with nothing readable
  * (timeout 0 reads what is ready without waiting), -errno otherwise. */
 ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline);
+/* Most fds one message carries (SCM_RIGHTS). */
+#define IO_MAX_FDS 4
+/* read_until on a socket, with the fds that arrive with the bytes appended to fds[*nfds...]
+ * (up to max in all; extra ones are closed). */
+ssize_t recv_until(int fd, void *buf, size_t len, int64_t deadline, int *fds, unsigned *nfds,
+		   unsigned max);
+/* Sends len bytes with nfds (at most IO_MAX_FDS) fds in one sendmsg (MSG_NOSIGNAL). The bytes
+ * must fit the socket's buffer: a short send is -EIO. 0 or -errno. */
+int send_with_fds(int fd, const void *buf, size_t len, const int *fds, unsigned nfds);
 /* Writes all len bytes, retrying short writes and EINTR. 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
