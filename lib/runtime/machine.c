@@ -21,6 +21,7 @@
 #include "net/resolver.h"
 #include "netctl.h"
 #include "snapshot.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -626,16 +627,9 @@ static void machine_release_vcpus(struct machine *m)
 
 int machine_pause(struct machine *m, int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = realtime_after(timeout_ms);
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&m->pause_lock);
 	m->pause_wanted = 1;
 	pthread_mutex_unlock(&m->pause_lock);

@@ -9,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "io.h"
+
 struct evloop_watch {
 	int fd;
 	evloop_fn fn;
@@ -159,17 +161,10 @@ void evloop_stop(struct evloop *l)
 
 int evloop_pause(struct evloop *l, int timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = realtime_after(timeout_ms);
 	uint64_t one = 1;
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&l->lock);
 	l->pause_wanted = 1;
 	if (write(l->pause_fd, &one, sizeof(one)) < 0) {

@@ -78,6 +78,20 @@ ssize_t recv_until(int fd, void *buf, size_t len, int64_t deadline, int *fds, un
 	}
 }
 
+struct timespec realtime_after(int timeout_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline)
 {
 	return recv_until(fd, buf, len, deadline, NULL, NULL, 0);

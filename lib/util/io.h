@@ -4,11 +4,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t clock_ms(void);
 /* The deadline for a timeout in ms from now; -1 (no deadline) for a negative timeout. */
 int64_t deadline_after(int timeout_ms);
+/* CLOCK_REALTIME timeout_ms (>= 0) from now, for pthread_cond_timedwait. */
+struct timespec realtime_after(int timeout_ms);
 /* One read of up to len bytes once fd is readable, retrying EINTR/EAGAIN. Returns bytes read,
  * 0 at EOF, -ETIMEDOUT once the deadline (from deadline_after) passes with nothing readable
  * (timeout 0 reads what is ready without waiting), -errno otherwise. */

@@ -241,6 +241,29 @@ static void print_info(const char *what, const sbx_snapshot_info *i)
 	       sbx_snapshot_info_disks_copied(i), sbx_snapshot_info_disks(i));
 }
 
+/* A restored sandbox is jailed as a created one: its VMM has no capabilities, no_new_privs and
+ * a seccomp filter. */
+static int check_jailed(sbx_sandbox *sb, const char *what)
+{
+	char path[64], line[256];
+	int cap = 0, nnp = 0, seccomp = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", sbx_sandbox_vmm_pid(sb));
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		cap += !strcmp(line, "CapEff:\t0000000000000000\n");
+		nnp += !strcmp(line, "NoNewPrivs:\t1\n");
+		seccomp += !strcmp(line, "Seccomp:\t2\n");
+	}
+	if (f)
+		fclose(f);
+	printf("%s VMM %d: CapEff 0 %s, NoNewPrivs 1 %s, Seccomp 2 %s\n", what,
+	       sbx_sandbox_vmm_pid(sb), cap ? "yes" : "NO", nnp ? "yes" : "NO",
+	       seccomp ? "yes" : "NO");
+	return cap && nnp && seccomp;
+}
+
 static sbx_sandbox *restore(const char *state_dir, const char *dir, int resume)
 {
 	sbx_config *cfg = config_for(state_dir);
@@ -295,6 +318,7 @@ static void test_snapshot_restore(sbx_sandbox *a)
 		CHECK(py_is(c, "x = 7\nx", "7"));
 		CHECK(py_is(b, "x", "42"));
 		CHECK(check_clock(b, "restore"));
+		CHECK(check_jailed(b, "restored"));
 		print_info("restore on XFS", sbx_sandbox_restore_info(b));
 		CHECK(e2e_contains(sbx_snapshot_info_disks(sbx_sandbox_restore_info(b)),
 				   "disk 0: reflink"));
@@ -429,6 +453,23 @@ static void test_bad_snapshots(void)
 	expect_restore_error(XFS "/bad-disk", SBX_ENOENT, "rootfs (disk 0)");
 
 	expect_restore_error(XFS "/no-such-snapshot", SBX_ENOENT, "No such file");
+
+	/* A network is not part of a snapshot yet: a config asking for one is refused. */
+	{
+		sbx_config *cfg = config_for(XFS "/state");
+		sbx_net_policy *p = sbx_net_policy_new(SBX_NET_NONE);
+		sbx_sandbox *sb = NULL;
+		int rc;
+
+		CHECK_EQ(sbx_config_set_net_policy(cfg, p), SBX_OK);
+		rc = sbx_sandbox_restore(cfg, XFS "/snap1", &sb);
+		printf("restore with a network: %s: %s\n", sbx_err_name(rc),
+		       sbx_config_last_error(cfg));
+		CHECK_EQ(rc, SBX_ENOTSUP);
+		CHECK(sb == NULL);
+		sbx_net_policy_free(p);
+		sbx_config_free(cfg);
+	}
 	sh("rm -rf " XFS "/bad-mem " XFS "/bad-state " XFS "/bad-version " XFS "/bad-disk");
 }
 
@@ -468,6 +509,7 @@ static void test_hibernate(sbx_sandbox **pa)
 	CHECK(!strcmp(sbx_sandbox_id(r), id));
 	CHECK(py_is(r, "(x, os.environ['STAGE'])", "(43, 'hibernated')"));
 	CHECK(check_clock(r, "resume"));
+	CHECK(check_jailed(r, "resumed"));
 	*pa = r;
 }
 
