@@ -131,8 +131,8 @@ int vmm_spawn(sbx_config *cfg, const char *dir, const int *pass_fds, unsigned np
 /* The "jail" object of the VMM's config for sandbox `id` (its cgroup is <parent>/<id>); NULL
  * on ENOMEM. vcpus sizes pids.max, memory_mib memory.max; allow: SBX_PROT_* bits that may be
  * missing. */
-json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus,
-			 unsigned memory_mib, unsigned allow);
+json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, unsigned memory_mib,
+			 unsigned allow);
 /* The cgroup path a sandbox `id` made from cfg uses, in buf. SBX_OK or SBX_EINVAL (too long). */
 int sandbox_cgroup_path(const sbx_config *cfg, const char *id, char *buf, size_t len);
 /* Refuses jail settings that cannot work with the rest of cfg for a machine of vcpus vCPUs

@@ -50,12 +50,12 @@ int sandbox_cgroup_path(const sbx_config *cfg, const char *id, char *buf, size_t
 	return n > 0 && (size_t)n < len ? SBX_OK : SBX_EINVAL;
 }
 
-json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus,
-			 unsigned memory_mib, unsigned allow)
+json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, unsigned memory_mib,
+			 unsigned allow)
 {
 	char cgroup[4096];
-	unsigned pids =
-	    cfg->pids_max ? cfg->pids_max : vcpus + SBX_VMM_BASE_TASKS + SBX_VMM_DEFAULT_EXTRA_TASKS;
+	unsigned pids = cfg->pids_max ? cfg->pids_max
+				      : vcpus + SBX_VMM_BASE_TASKS + SBX_VMM_DEFAULT_EXTRA_TASKS;
 
 	if (sandbox_cgroup_path(cfg, id, cgroup, sizeof(cgroup)) != SBX_OK)
 		return NULL;
@@ -199,8 +199,9 @@ static int host_isolation(sbx_config *cfg, unsigned *available, char **report)
 	if (rc == SBX_OK)
 		rc = sandbox_cgroup_record(dir, cgroup, cfg->err);
 	if (rc == SBX_OK) {
-		msg = json_pack("{s:b, s:s, s:o}", "probe", 1, "state_dir", dir, "jail",
-				jail_config_json(cfg, id, cfg->vcpus, cfg->memory_mib, SBX_PROT_ALL));
+		msg =
+		    json_pack("{s:b, s:s, s:o}", "probe", 1, "state_dir", dir, "jail",
+			      jail_config_json(cfg, id, cfg->vcpus, cfg->memory_mib, SBX_PROT_ALL));
 		rc = msg ? vmm_spawn(cfg, dir, NULL, 0, &pid, &fd)
 			 : sbx_fail(cfg->err, SBX_ENOMEM, "no memory");
 	}

@@ -128,7 +128,8 @@ json_t *sandbox_vmm_json(const sbx_config *cfg, const sbx_sandbox *sb, unsigned 
 	return json_pack("{s:s, s:s, s:{s:i, s:s}, s:s, s:b, s:s, s:o, s:b}", "id", sb->id,
 			 "console_log", console, "vsock", "cid", GUEST_CID, "uds", vsock,
 			 "state_dir", sb->dir, "detached", cfg->detached, "control", control,
-			 "jail", jail_config_json(cfg, sb->id, vcpus, memory_mib, cfg->allow_degraded),
+			 "jail",
+			 jail_config_json(cfg, sb->id, vcpus, memory_mib, cfg->allow_degraded),
 			 "agent", sb->wants_agent);
 }
 
@@ -136,14 +137,15 @@ json_t *sandbox_vmm_json(const sbx_config *cfg, const sbx_sandbox *sb, unsigned 
 static json_t *config_to_json(const sbx_config *cfg, const sbx_sandbox *sb, const char *cmdline,
 			      json_t *net)
 {
-	json_t *disks = json_array(), *msg = sandbox_vmm_json(cfg, sb, cfg->vcpus, cfg->memory_mib), *boot;
+	json_t *disks = json_array(), *msg = sandbox_vmm_json(cfg, sb, cfg->vcpus, cfg->memory_mib),
+	       *boot;
 	int ok = msg != NULL;
 
 	/* A path that is not UTF-8 fails json_pack: refused, never a disk silently left out. */
 	for (unsigned i = 0; ok && i < cfg->ndisks; i++)
-		ok = json_array_append_new(disks, json_pack("{s:s, s:b}", "path",
-							    cfg->disks[i].path, "read_only",
-							    cfg->disks[i].read_only)) == 0;
+		ok = json_array_append_new(disks,
+					   json_pack("{s:s, s:b}", "path", cfg->disks[i].path,
+						     "read_only", cfg->disks[i].read_only)) == 0;
 	/* json_pack takes net even when it fails. */
 	boot = json_pack("{s:s, s:s, s:s, s:i, s:i, s:O, s:o?}", "kernel", cfg->kernel, "initramfs",
 			 cfg->initramfs, "cmdline", cmdline, "vcpus", (int)cfg->vcpus, "memory_mib",
@@ -548,7 +550,7 @@ int sandbox_launch(sbx_sandbox *sb, sbx_config *cfg, const json_t *msg, struct n
 
 int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 {
-	struct net_host net = { .tap_fd = -1, .dns_fd = -1 };
+	struct net_host net = {.tap_fd = -1, .dns_fd = -1};
 	sbx_sandbox *sb;
 	char *cmdline = NULL, net_word[128];
 	json_t *msg = NULL, *net_json = NULL;

@@ -179,9 +179,9 @@ static __attribute__((format(printf, 3, 4))) int snap_error(sbx_sandbox *sb, int
 /* The files a snapshot is made of, open or written so far, to remove if it fails. */
 struct snapshot_out {
 	char dir[PATH_MAX];
-	int created;	   /* dir was made here */
+	int created; /* dir was made here */
 	int mem_fd, state_fd;
-	unsigned ndisks;   /* disk-N.img written: 0..ndisks-1 */
+	unsigned ndisks; /* disk-N.img written: 0..ndisks-1 */
 };
 
 static void snapshot_out_path(const struct snapshot_out *o, const char *name, char *path,
@@ -192,7 +192,7 @@ static void snapshot_out_path(const struct snapshot_out *o, const char *name, ch
 
 static void snapshot_out_remove(struct snapshot_out *o)
 {
-	const char *names[] = { SNAP_MEMORY_FILE, SNAP_STATE_FILE ".tmp", SNAP_STATE_FILE };
+	const char *names[] = {SNAP_MEMORY_FILE, SNAP_STATE_FILE ".tmp", SNAP_STATE_FILE};
 	char path[PATH_MAX + 32], name[32];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -215,7 +215,8 @@ static int snapshot_out_open(sbx_sandbox *sb, struct snapshot_out *o)
 	snapshot_out_path(o, SNAP_MEMORY_FILE, mem, sizeof(mem));
 	snapshot_out_path(o, SNAP_STATE_FILE ".tmp", state, sizeof(state));
 	o->mem_fd = open(mem, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	o->state_fd = o->mem_fd < 0 ? -1 : open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	o->state_fd =
+	    o->mem_fd < 0 ? -1 : open(state, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (o->state_fd >= 0)
 		return SBX_OK;
 	return snap_error(sb, SBX_EIO, "%s: %s", o->mem_fd < 0 ? mem : state, strerror(errno));
@@ -252,8 +253,8 @@ static int snapshot_clone_disks(sbx_sandbox *sb, json_t *reply, struct snapshot_
 		if (fd >= 0)
 			close(fd);
 		if (rc < 0)
-			return snap_error(sb, SBX_EIO, "disk %zu: cloning %s to %s: %s", k, path, to,
-					  strerror(-rc));
+			return snap_error(sb, SBX_EIO, "disk %zu: cloning %s to %s: %s", k, path,
+					  to, strerror(-rc));
 		o->ndisks = (unsigned)k + 1;
 		info_disk(info, "disk %zu: %s", k,
 			  file_clone_describe(how, why, how_text, sizeof(how_text)));
@@ -286,7 +287,7 @@ static int snapshot_take(sbx_sandbox *sb, int fd, struct snapshot_out *o, int st
 			 sbx_snapshot_info *info)
 {
 	json_t *req = json_pack("{s:s}", "cmd", "snapshot"), *reply = NULL, *done = NULL;
-	int fds[2] = { o->mem_fd, o->state_fd }, rc;
+	int fds[2] = {o->mem_fd, o->state_fd}, rc;
 	double t0 = now_s(), pause_s = 0;
 
 	rc = sandbox_command_on(sb, fd, req, fds, 2, SNAPSHOT_TIMEOUT_MS, &reply);
@@ -312,7 +313,7 @@ static int snapshot_take(sbx_sandbox *sb, int fd, struct snapshot_out *o, int st
 
 static int snapshot_do(sbx_sandbox *sb, const char *dir, int stop, sbx_snapshot_info **info)
 {
-	struct snapshot_out o = { .mem_fd = -1, .state_fd = -1 };
+	struct snapshot_out o = {.mem_fd = -1, .state_fd = -1};
 	sbx_snapshot_info *i;
 	int rc, fd = -1, reason;
 
@@ -482,10 +483,10 @@ static json_t *restore_config_json(const sbx_config *cfg, const sbx_sandbox *sb,
 {
 	const struct snap_manifest *m = &src->man;
 	json_t *msg = sandbox_vmm_json(cfg, sb, m->vcpus, (unsigned)m->memory_mib), *vsock;
-	json_t *machine = json_pack("{s:s, s:i, s:I, s:O, s:s?, s:s?, s:s?}", "restore", src->dir,
-				    "vcpus", (int)m->vcpus, "memory_mib", (json_int_t)m->memory_mib,
-				    "disks", disks, "kernel", m->kernel, "initramfs", m->initramfs,
-				    "cmdline", m->cmdline);
+	json_t *machine =
+	    json_pack("{s:s, s:i, s:I, s:O, s:s?, s:s?, s:s?}", "restore", src->dir, "vcpus",
+		      (int)m->vcpus, "memory_mib", (json_int_t)m->memory_mib, "disks", disks,
+		      "kernel", m->kernel, "initramfs", m->initramfs, "cmdline", m->cmdline);
 
 	if (!msg || !machine || json_object_update(msg, machine) < 0) {
 		json_decref(msg);
@@ -544,7 +545,7 @@ static int restore_resume_id(sbx_config *cfg, const struct restore_src *src)
 
 static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox **out)
 {
-	struct net_host no_net = { .tap_fd = -1, .dns_fd = -1 };
+	struct net_host no_net = {.tap_fd = -1, .dns_fd = -1};
 	struct restore_src *src = calloc(1, sizeof(*src));
 	sbx_snapshot_info *info = info_new();
 	json_t *disks = json_array(), *msg = NULL;
@@ -558,7 +559,7 @@ static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox 
 	}
 	/* The network is not part of a snapshot yet: refused rather than silently left out. */
 	if (cfg->net_policy) {
-		rc = sbx_fail(cfg->err, SBX_ENOTSUP, "a restored sandbox cannot have a network yet");
+		rc = sbx_fail(cfg->err, SBX_ENOTSUP, "a restored sandbox cannot have a network");
 		goto out;
 	}
 	rc = restore_read(cfg, dir, src);

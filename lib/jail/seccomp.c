@@ -63,13 +63,13 @@ static const struct {
 	{ SCMP_SYS(poll), R_CONTROL | R_MONITOR },
 	{ SCMP_SYS(ppoll), R_CONTROL | R_MONITOR },
 	{ SCMP_SYS(readv), R_DEVICE },
-	{ SCMP_SYS(pread64), R_DEVICE | R_MONITOR },
+	{ SCMP_SYS(pread64), R_DEVICE | R_MONITOR | R_CONTROL },
 	{ SCMP_SYS(preadv), R_DEVICE },
-	{ SCMP_SYS(pwrite64), R_DEVICE },
+	{ SCMP_SYS(pwrite64), R_DEVICE | R_CONTROL },
 	{ SCMP_SYS(pwritev), R_DEVICE },
 	{ SCMP_SYS(fdatasync), R_DEVICE },
-	{ SCMP_SYS(fsync), R_DEVICE },
-	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR },
+	{ SCMP_SYS(fsync), R_DEVICE | R_CONTROL },
+	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR | R_CONTROL },
 	{ SCMP_SYS(epoll_wait), R_DEVICE },
 	{ SCMP_SYS(epoll_pwait), R_DEVICE },
 	{ SCMP_SYS(epoll_ctl), R_DEVICE },
@@ -77,22 +77,17 @@ static const struct {
 	{ SCMP_SYS(setsockopt), R_CONTROL },         /* their send timeout */
 	{ SCMP_SYS(connect), R_DEVICE }, /* guest connections to <uds>_<port> */
 	{ SCMP_SYS(recvfrom), R_DEVICE },
-	{ SCMP_SYS(recvmsg), R_DEVICE },
+	{ SCMP_SYS(recvmsg), R_DEVICE | R_CONTROL }, /* R_CONTROL: fds passed for a snapshot */
 	{ SCMP_SYS(sendmsg), R_DEVICE },
 	{ SCMP_SYS(shutdown), R_DEVICE },
 	{ SCMP_SYS(wait4), R_MONITOR },
-	/* Snapshots, written by the control thread into files the library passed with the
-	 * command (recvmsg): memory pages, the state file, a restored guest's memory file cloned
-	 * (FICLONE below, else copy_file_range or pread/pwrite), /proc/self/pagemap (opened before
-	 * the jail) read. */
-	{ SCMP_SYS(recvmsg), R_CONTROL },
-	{ SCMP_SYS(pread64), R_CONTROL },
-	{ SCMP_SYS(pwrite64), R_CONTROL },
-	{ SCMP_SYS(lseek), R_CONTROL },
+	/* A snapshot, written by the control thread into the files the library passed: memory
+	 * pages (pwrite, holes punched), the state file, a restored guest's memory file cloned
+	 * (FICLONE, below, else copy_file_range or pread/pwrite), pagemap read (pread; opened
+	 * before the jail). */
 	{ SCMP_SYS(ftruncate), R_CONTROL },
 	{ SCMP_SYS(fallocate), R_CONTROL },
 	{ SCMP_SYS(copy_file_range), R_CONTROL },
-	{ SCMP_SYS(fsync), R_CONTROL },
 	{ SCMP_SYS(waitid), R_MONITOR },
 };
 

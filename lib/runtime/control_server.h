@@ -1,6 +1,7 @@
 /* The VMM's command socket: any process of the sandbox's user connects to <dir>/control.sock
  * (the library does for attached handles and the CLI), sends one JSON line per command and reads
- * one JSON line back. Commands (docs/networking.md, "Control socket"; docs/snapshot.md, "Protocol"):
+ * one JSON line back. Commands (docs/networking.md, "Control socket"; docs/snapshot.md,
+ * "Protocol"):
  *   {"cmd": "net_policy", "policy": {...}}   replace the egress policy
  *   {"cmd": "net_policy_get"}                -> {"ok": true, "policy": {...}}
  *   {"cmd": "net_log", "cursor": N, "max": M} -> {"ok": true, "denials": [...], ...}

@@ -85,7 +85,7 @@ struct machine {
 	struct snapshot_restore *restore; /* while restoring from cfg->restore_dir */
 	/* What snapshots need and the jail would not let them open (snapshot_prepare). */
 	char *disk_paths[VMM_MAX_DISKS]; /* absolute */
-	int pagemap_fd;                  /* /proc/self/pagemap, -1 for memfd RAM */
+	int pagemap_fd;			 /* /proc/self/pagemap, -1 for memfd RAM */
 };
 
 /* Builds everything from the config and loads the kernel. -errno with a message in err:

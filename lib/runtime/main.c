@@ -94,8 +94,8 @@ static int on_thread_start(void *ctx, enum machine_thread kind)
  * large as guest RAM); none for a block device, whose size is not a file's. */
 static uint64_t max_file_size(const struct vmm_config *cfg)
 {
-	uint64_t max = CONSOLE_FILE_MAX > cfg->memory_mib << 20 ? CONSOLE_FILE_MAX
-								  : cfg->memory_mib << 20;
+	uint64_t max =
+	    CONSOLE_FILE_MAX > cfg->memory_mib << 20 ? CONSOLE_FILE_MAX : cfg->memory_mib << 20;
 	struct stat st;
 
 	for (unsigned i = 0; i < cfg->ndisks; i++) {

@@ -23,8 +23,7 @@ static double monotonic_s(void)
 
 static json_t *snapctl_error(int err, const char *message)
 {
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", vmm_errcode(err), "message",
-			 message);
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", vmm_errcode(err), "message", message);
 }
 
 /* The library's files: two new, empty regular files. */
@@ -50,7 +49,8 @@ json_t *snapctl_snapshot(struct machine *m, const int *fds, unsigned nfds, int *
 	*paused = 0;
 	/* The tap, the namespace and the policy are not part of a snapshot yet. */
 	if (m->egress)
-		return snapctl_error(EOPNOTSUPP, "a sandbox with a network cannot be snapshotted yet");
+		return snapctl_error(EOPNOTSUPP,
+				     "a sandbox with a network cannot be snapshotted yet");
 	if (!snapctl_files_ok(fds, nfds))
 		return snapctl_error(EINVAL, "snapshot: needs the memory and state files, new and "
 					     "empty, passed with the command");

@@ -133,8 +133,8 @@ static int save_disks(struct machine *m, json_t *disks, json_t *answer, char *er
 			return -errno;
 		}
 		if (ro && st.st_nlink == 0) {
-			snprintf(err, errlen, "disk %u (%s) was deleted; it cannot be referenced", i,
-				 path);
+			snprintf(err, errlen, "disk %u (%s) was deleted; it cannot be referenced",
+				 i, path);
 			return -ENOENT;
 		}
 		snprintf(name, sizeof(name), "disk-%u.img", i);
@@ -145,9 +145,9 @@ static int save_disks(struct machine *m, json_t *disks, json_t *answer, char *er
 					      st.st_mtim.tv_nsec)
 			      : json_pack("{s:b, s:s, s:I}", "read_only", 0, "file", name, "size",
 					  (json_int_t)st.st_size));
-		json_array_append_new(answer, json_pack("{s:i, s:s, s:b, s:s?}", "index", (int)i,
-							"path", path, "read_only", ro, "file",
-							ro ? NULL : name));
+		json_array_append_new(answer,
+				      json_pack("{s:i, s:s, s:b, s:s?}", "index", (int)i, "path",
+						path, "read_only", ro, "file", ro ? NULL : name));
 	}
 	return 0;
 }

@@ -24,9 +24,11 @@ int64_t deadline_after(int timeout_ms)
 static ssize_t recv_with_fds(int fd, void *buf, size_t len, int *fds, unsigned *nfds, unsigned max)
 {
 	char control[CMSG_SPACE(IO_MAX_FDS * sizeof(int))];
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			     .msg_controllen = sizeof(control) };
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control,
+			    .msg_controllen = sizeof(control)};
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 
 	if (n < 0)
@@ -99,9 +101,9 @@ ssize_t read_until(int fd, void *buf, size_t len, int64_t deadline)
 
 int send_with_fds(int fd, const void *buf, size_t len, const int *fds, unsigned nfds)
 {
-	char control[CMSG_SPACE(IO_MAX_FDS * sizeof(int))] = { 0 };
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	char control[CMSG_SPACE(IO_MAX_FDS * sizeof(int))] = {0};
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (nfds > IO_MAX_FDS)

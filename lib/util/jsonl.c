@@ -69,9 +69,10 @@ int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out)
 
 		if (rc != 0)
 			return rc;
-		n = r->take_fds ? recv_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len,
-					     deadline, r->fds, &r->nfds, IO_MAX_FDS)
-				: read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
+		n = r->take_fds
+			? recv_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline,
+				     r->fds, &r->nfds, IO_MAX_FDS)
+			: read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
 		if (n <= 0)
 			return (int)n;
 		r->len += (size_t)n;

@@ -11,9 +11,9 @@
 struct jsonl_reader {
 	int fd;
 	size_t len;
-	int take_fds;          /* receive fds (SCM_RIGHTS) with the lines: jsonl_reader_take_fds */
+	int take_fds; /* receive fds (SCM_RIGHTS) with the lines: jsonl_reader_take_fds */
 	unsigned nfds;
-	int fds[IO_MAX_FDS];   /* received, not yet taken */
+	int fds[IO_MAX_FDS]; /* received, not yet taken */
 	char buf[JSONL_MAX_LINE];
 };
 
