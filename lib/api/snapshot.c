@@ -30,6 +30,8 @@
 /* Copying a large disk where there is no reflink takes a while, under emulation more so. */
 #define SNAPSHOT_TIMEOUT_MS (30 * 60 * 1000)
 #define HIBERNATE_EXIT_MS 10000
+/* resume and hibernate only release the held guest. */
+#define SNAPSHOT_RELEASE_MS 10000
 /* From the VMM's start to the agent's answer; restored guests need no boot. */
 #define RESTORE_READY_MS (5 * 60 * 1000)
 #define SETTIME_TIMEOUT_MS 10000
@@ -304,7 +306,7 @@ static int snapshot_take(sbx_sandbox *sb, int fd, struct snapshot_out *o, int st
 	if (rc != SBX_OK)
 		return rc; /* closing the connection lets the guest go on */
 	req = json_pack("{s:s}", "cmd", stop ? "hibernate" : "resume");
-	rc = sandbox_command_on(sb, fd, req, NULL, 0, SNAPSHOT_TIMEOUT_MS, &done);
+	rc = sandbox_command_on(sb, fd, req, NULL, 0, SNAPSHOT_RELEASE_MS, &done);
 	json_decref(req);
 	json_decref(done);
 	info->seconds = now_s() - t0 - pause_s;
