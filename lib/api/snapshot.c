@@ -486,7 +486,7 @@ static json_t *restore_config_json(const sbx_config *cfg, const sbx_sandbox *sb,
 	const struct snap_manifest *m = &src->man;
 	json_t *msg = sandbox_vmm_json(cfg, sb, m->vcpus, (unsigned)m->memory_mib), *vsock;
 	json_t *machine =
-	    json_pack("{s:s, s:i, s:I, s:O, s:s?, s:s?, s:s?}", "restore", src->dir, "vcpus",
+	    json_pack("{s:s, s:i, s:I, s:O, s:s*, s:s*, s:s*}", "restore", src->dir, "vcpus",
 		      (int)m->vcpus, "memory_mib", (json_int_t)m->memory_mib, "disks", disks,
 		      "kernel", m->kernel, "initramfs", m->initramfs, "cmdline", m->cmdline);
 

@@ -146,7 +146,7 @@ static int save_disks(struct machine *m, json_t *disks, json_t *answer, char *er
 			      : json_pack("{s:b, s:s, s:I}", "read_only", 0, "file", name, "size",
 					  (json_int_t)st.st_size));
 		json_array_append_new(answer,
-				      json_pack("{s:i, s:s, s:b, s:s?}", "index", (int)i, "path",
+				      json_pack("{s:i, s:s, s:b, s:s*}", "index", (int)i, "path",
 						path, "read_only", ro, "file", ro ? NULL : name));
 	}
 	return 0;
