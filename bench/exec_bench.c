@@ -17,24 +17,6 @@
 #define READY_TIMEOUT_MS 300000
 #define FILE_ROUNDS 3
 
-static sbx_config *bench_config(void)
-{
-	const char *kernel = getenv("SANDBOX_KERNEL"), *initramfs = getenv("SANDBOX_INITRAMFS");
-	const char *rootfs = getenv("SANDBOX_ROOTFS");
-	sbx_config *cfg = sbx_config_new();
-
-	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr, "bench-exec: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n");
-		exit(2);
-	}
-	sbx_config_set_kernel(cfg, kernel);
-	sbx_config_set_initramfs(cfg, initramfs);
-	sbx_config_add_disk(cfg, rootfs, 1);
-	sbx_config_set_kernel_args(cfg, "sbx.ro=1");
-	sbx_config_set_memory_mib(cfg, 1024);
-	return cfg;
-}
-
 static sbx_sandbox *boot(sbx_config *cfg, double *seconds)
 {
 	sbx_sandbox *sb = NULL;
@@ -85,10 +67,11 @@ int main(int argc, char **argv)
 	unsigned mib = 64;
 	double boot_s[32], *rtt, wr[FILE_ROUNDS], rd[FILE_ROUNDS];
 	const char *true_argv[] = { "true", NULL };
-	sbx_config *cfg = bench_config();
+	sbx_config *cfg = bench_config_env("bench-exec");
 	sbx_exec_opts *o = sbx_exec_opts_new();
 	sbx_sandbox *sb;
 
+	sbx_config_set_memory_mib(cfg, 1024);
 	while ((c = getopt(argc, argv, "b:n:m:")) != -1) {
 		if (c == 'b')
 			boots = atoi(optarg);

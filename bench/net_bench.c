@@ -21,21 +21,12 @@
 #define READY_TIMEOUT_MS 300000
 #define MAX_ROUNDS 200
 
+static int host_only;
+
 static sbx_config *bench_config(int net)
 {
-	const char *kernel = getenv("SANDBOX_KERNEL"), *initramfs = getenv("SANDBOX_INITRAMFS");
-	const char *rootfs = getenv("SANDBOX_ROOTFS");
-	sbx_config *cfg = sbx_config_new();
+	sbx_config *cfg = bench_config_env("bench-net");
 
-	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr,
-			"bench-net: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n");
-		exit(2);
-	}
-	sbx_config_set_kernel(cfg, kernel);
-	sbx_config_set_initramfs(cfg, initramfs);
-	sbx_config_add_disk(cfg, rootfs, 1);
-	sbx_config_set_kernel_args(cfg, "sbx.ro=1");
 	if (net) {
 		sbx_net_policy *p = sbx_net_policy_new(SBX_NET_NONE);
 		sbx_config_set_net_policy(cfg, p);
@@ -43,8 +34,6 @@ static sbx_config *bench_config(int net)
 	}
 	return cfg;
 }
-
-static int host_only;
 
 /* One sandbox: seconds to create's return and to ready (to destroy's return for host_only). */
 static void one(int net, double *create_s, double *ready_s)

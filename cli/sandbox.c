@@ -58,6 +58,10 @@ static void usage(FILE *f)
 		"  net log ID [--json]         the denials recorded: time, protocol, destination, why\n"
 		"  destroy ID                  stop a sandbox and remove its files\n"
 		"  isolation ID                the protections a running sandbox has\n"
+		"  snapshot ID DIR             save a running sandbox into DIR (it runs on)\n"
+		"  restore DIR                 start a new sandbox from a snapshot, print its id\n"
+		"  hibernate ID DIR            save a sandbox into DIR and stop it\n"
+		"  resume DIR                  start a hibernated sandbox again under its id\n"
 		"  initramfs [--kernel PATH] -o OUT   write the guest initramfs\n"
 		"  rootfs build [ARGS]         build a Debian rootfs image (see --help of the builder)\n"
 		"  version\n");
@@ -698,6 +702,74 @@ static int cmd_isolation(int argc, char **argv)
 	return rc == SBX_OK ? 0 : 1;
 }
 
+static void print_snapshot_info(const char *what, const sbx_snapshot_info *info)
+{
+	fprintf(stderr, "sandbox: %s in %.3f s; memory %.1f MiB\n", what,
+		sbx_snapshot_info_seconds(info),
+		(double)sbx_snapshot_info_memory_bytes(info) / (1 << 20));
+	fprintf(stderr, "%s", sbx_snapshot_info_disks(info));
+}
+
+/* snapshot ID DIR and hibernate ID DIR. */
+static int cmd_snapshot(int argc, char **argv, int hibernate)
+{
+	sbx_snapshot_info *info = NULL;
+	sbx_sandbox *sb;
+	int rc;
+
+	if (argc != 3) {
+		usage(stderr);
+		return 2;
+	}
+	sb = attach_or_complain(argv[1]);
+	if (!sb)
+		return 1;
+	rc = hibernate ? sbx_sandbox_hibernate(sb, argv[2], &info)
+		       : sbx_sandbox_snapshot(sb, argv[2], &info);
+	if (rc != SBX_OK) {
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+		sbx_sandbox_close(sb);
+		return 1;
+	}
+	print_snapshot_info(hibernate ? "hibernated (guest paused for the last time)"
+				      : "snapshot written (guest paused)",
+			    info);
+	sbx_snapshot_info_free(info);
+	/* Hibernated, the sandbox has stopped: its directory goes, the snapshot stays. */
+	if (hibernate)
+		sbx_sandbox_destroy(sb);
+	else
+		sbx_sandbox_close(sb);
+	return 0;
+}
+
+/* restore DIR and resume DIR: a detached sandbox, its id on stdout. */
+static int cmd_restore(int argc, char **argv, int resume)
+{
+	sbx_config *cfg = sbx_config_new();
+	sbx_sandbox *sb = NULL;
+	int rc;
+
+	if (argc != 2) {
+		usage(stderr);
+		sbx_config_free(cfg);
+		return 2;
+	}
+	if (!cfg || sbx_config_set_detached(cfg, 1) != SBX_OK)
+		return 1;
+	rc = resume ? sbx_sandbox_resume(cfg, argv[1], &sb) : sbx_sandbox_restore(cfg, argv[1], &sb);
+	if (rc != SBX_OK) {
+		fprintf(stderr, "sandbox: %s: %s\n", sbx_err_name(rc), sbx_config_last_error(cfg));
+		sbx_config_free(cfg);
+		return 1;
+	}
+	print_snapshot_info(resume ? "resumed" : "restored", sbx_sandbox_restore_info(sb));
+	printf("%s\n", sbx_sandbox_id(sb));
+	sbx_sandbox_close(sb);
+	sbx_config_free(cfg);
+	return 0;
+}
+
 static int cmd_initramfs(int argc, char **argv)
 {
 	char kernel[4096] = "", *err = NULL;
@@ -770,6 +842,10 @@ int main(int argc, char **argv)
 		return cmd_rootfs(argc - 1, argv + 1);
 	if (strcmp(argv[1], "isolation") == 0)
 		return cmd_isolation(argc - 1, argv + 1);
+	if (strcmp(argv[1], "snapshot") == 0 || strcmp(argv[1], "hibernate") == 0)
+		return cmd_snapshot(argc - 1, argv + 1, argv[1][0] == 'h');
+	if (strcmp(argv[1], "restore") == 0 || strcmp(argv[1], "resume") == 0)
+		return cmd_restore(argc - 1, argv + 1, strcmp(argv[1], "resume") == 0);
 	if (strcmp(argv[1], "version") == 0) {
 		printf("%s\n", sbx_version());
 		return 0;

@@ -50,7 +50,9 @@ extern "C" {
 	X(EPERM, -12, "permission denied")                                                 \
 	X(ERANGE, -13, "value out of the supported range")                                 \
 	X(EPROTO, -14, "protocol error")                                                   \
-	X(EISOLATION, -15, "a required isolation step could not be applied")
+	X(EISOLATION, -15, "a required isolation step could not be applied")             \
+	X(ESNAPSHOT, -16, "the snapshot is corrupt, truncated or of another format version") \
+	X(ENOTSUP, -17, "not supported for this sandbox")
 
 enum sbx_error {
 	SBX_OK = 0,
@@ -491,6 +493,58 @@ SBX_API unsigned long long sbx_net_log_next(const sbx_net_log *l);
 SBX_API unsigned long long sbx_net_log_total(const sbx_net_log *l);
 SBX_API unsigned long long sbx_net_log_lost(const sbx_net_log *l);
 SBX_API void sbx_net_log_free(sbx_net_log *l);
+
+/* -------------------------------------------------------------- snapshot */
+
+/* A sandbox saved to a directory (docs/snapshot.md): its memory as a raw file (mapped lazily,
+ * copy-on-write, on restore), the state of its vCPUs and devices (versioned, checksummed), and
+ * its writable disks (reflinked where the filesystem can, else copied; read-only disks are
+ * referenced where they are). Restoring makes a new sandbox, so one snapshot can be restored
+ * any number of times, at once, also while the original runs on. The guest's processes and
+ * code contexts come back as they were; its connections to the host do not (the agent listens
+ * again), and its wall clock is set to the host's. */
+
+typedef struct sbx_snapshot_info sbx_snapshot_info;
+
+/* Writes a snapshot of the running sandbox into dir (created with its parents, mode 0700; if it
+ * exists it must be an empty directory). The guest is paused while it is written, then runs on. *info
+ * (NULL to skip; free with sbx_snapshot_info_free) says how it went. Works on any handle,
+ * attached ones included. Errors: SBX_ESTATE (not running), SBX_EINVAL (dir not empty),
+ * SBX_EIO (writing failed, e.g. no space; dir is left empty), SBX_ETIMEDOUT (the guest did not
+ * pause), SBX_EVMM. */
+SBX_API int sbx_sandbox_snapshot(sbx_sandbox *sb, const char *dir, sbx_snapshot_info **info);
+/* Snapshot, then stop: the sandbox ends (destroy or close its handle) and lives on in dir
+ * until sbx_sandbox_resume, from this or any other process. Errors as sbx_sandbox_snapshot; on
+ * an error the sandbox runs on. */
+SBX_API int sbx_sandbox_hibernate(sbx_sandbox *sb, const char *dir, sbx_snapshot_info **info);
+/* A new running sandbox (new id, its own state directory) from the snapshot in dir, which is
+ * left as it was. Returns once the guest's agent answers and its wall clock is set. cfg (may
+ * be NULL) gives the state directory, the VMM path and the detached flag; the machine (vCPUs,
+ * memory, disks) is the snapshot's. Errors: SBX_ENOENT (no snapshot in dir, or a disk image it
+ * needs is gone), SBX_ESNAPSHOT (corrupt or truncated files, another format version, a
+ * referenced disk image that changed), SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM, SBX_ETIMEDOUT,
+ * SBX_EGUEST; the message in sbx_config_last_error(cfg) (pass a config to get it). Nothing is
+ * left behind or running on failure. */
+SBX_API int sbx_sandbox_restore(sbx_config *cfg, const char *dir, sbx_sandbox **out);
+/* sbx_sandbox_restore under the id the sandbox had when it was snapshotted (a hibernated one
+ * comes back as itself). SBX_ESTATE if a sandbox with that id exists. */
+SBX_API int sbx_sandbox_resume(sbx_config *cfg, const char *dir, sbx_sandbox **out);
+/* How a restored sandbox was made (owned by sb), or NULL for one that was created. */
+SBX_API const sbx_snapshot_info *sbx_sandbox_restore_info(const sbx_sandbox *sb);
+
+/* Snapshot: seconds the guest stood paused. Restore: seconds from the call to the agent's
+ * answer with the clock set. */
+SBX_API double sbx_snapshot_info_seconds(const sbx_snapshot_info *info);
+/* Snapshot: bytes of memory data written (pages never used and zero pages are holes).
+ * Restore: bytes of guest memory mapped from the snapshot (read only as the guest touches it). */
+SBX_API unsigned long long sbx_snapshot_info_memory_bytes(const sbx_snapshot_info *info);
+/* How many disks were copied because the filesystem has no reflink (0: all were reflinked or,
+ * read-only, referenced). */
+SBX_API int sbx_snapshot_info_disks_copied(const sbx_snapshot_info *info);
+/* What happened to each disk, a line each: "disk 0: reflink", "disk 0: copy (no reflink:
+ * Operation not supported)", "disk 1: reference /images/data.img (read-only)". */
+SBX_API const char *sbx_snapshot_info_disks(const sbx_snapshot_info *info);
+SBX_API void sbx_snapshot_info_free(sbx_snapshot_info *info);
 
 /* ---------------------------------------------------------------- guest */
 

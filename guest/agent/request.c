@@ -5,6 +5,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,6 +155,30 @@ static void op_hello(struct conn *c)
 				  AGENT_PROTO_VERSION, "uptime_ms", (json_int_t)agent_uptime_ms()));
 }
 
+/* Sets the guest's wall clock: after a restore it stands where it stood at the snapshot (the
+ * host library sends its own time). The answer says how far off the clock was. */
+static void op_settime(struct conn *c)
+{
+	struct timespec before, ts;
+	long long ns;
+
+	if (arg_int(c, "realtime_ns", -1, 0, LLONG_MAX, &ns) < 0)
+		return;
+	if (ns < 0) {
+		reply_error(c, EINVAL, "field \"realtime_ns\": required");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &before);
+	ts.tv_sec = (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+		reply_errno(c, errno, "clock_settime", "CLOCK_REALTIME");
+		return;
+	}
+	reply_result(c, json_pack("{s:I}", "previous_ns",
+				  (json_int_t)before.tv_sec * 1000000000LL + before.tv_nsec));
+}
+
 static const struct {
 	const char *name;
 	void (*run)(struct conn *c);
@@ -163,7 +188,7 @@ static const struct {
     {"remove", op_remove}, {"mkdir", op_mkdir}, {"rename", op_rename},
     {"run_code", op_run_code}, {"context_create", op_context_create},
     {"context_list", op_context_list}, {"context_restart", op_context_restart},
-    {"context_destroy", op_context_destroy},
+    {"context_destroy", op_context_destroy}, {"settime", op_settime},
 };
 
 static void request_dispatch(struct conn *c)

@@ -62,6 +62,7 @@ struct sbx_sandbox {
 	int agent_up;
 	double ready_seconds;
 	int exit_reason;
+	sbx_snapshot_info *restore_info; /* how it was restored, NULL if it was created */
 	/* Guards err: exec and file calls may run on many threads at once. */
 	pthread_mutex_t err_lock;
 	char err[SBX_ERRMSG_MAX];
@@ -80,10 +81,32 @@ const char *sbx_buf_view(const struct sbx_buf *b, size_t *len);
 
 /* Records code and message as the sandbox's last error (thread-safe); returns code. */
 int sandbox_error(sbx_sandbox *sb, int code, const char *message);
+/* A handle with an id (NULL: a fresh random one), its state directory and its cgroup record, no
+ * VMM yet. Create and restore both start here. */
+int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out);
+/* The VMM config's part every sandbox has, booted or restored: its id, files and sockets, the
+ * detached and agent flags, and the "jail" object sized for vcpus and memory_mib. NULL on
+ * ENOMEM. */
+json_t *sandbox_vmm_json(const sbx_config *cfg, const sbx_sandbox *sb, unsigned vcpus,
+			 unsigned memory_mib);
+struct net_host;
+/* Spawns the VMM (passing net's fds, which it then closes in ours), sends its config msg and
+ * waits for it to report "started". SBX code with the message in cfg->err. */
+int sandbox_launch(sbx_sandbox *sb, sbx_config *cfg, const json_t *msg, struct net_host *net);
+/* Kills whatever is left of the sandbox, removes its files and frees the handle. */
+void sandbox_free(sbx_sandbox *sb);
+/* Whether the VMM process pid is gone (or a zombie). */
+int sandbox_process_gone(pid_t pid);
 
-/* One command on the VMM's command socket (<dir>/control.sock, lib/runtime/control_server.h):
- * sends req, and on an "ok" answer gives it in *reply (caller json_decref's it). A failed answer
+/* lib/api/command.c: the VMM's command socket (<dir>/control.sock, lib/runtime/control_server.h).
+ * A connection to it: the fd, or an SBX code with the sandbox's last error set. */
+int sandbox_command_connect(sbx_sandbox *sb);
+/* One command on connection fd, with nfds fds passed along (SCM_RIGHTS; they stay ours): sends
+ * req, and on an "ok" answer gives it in *reply (caller json_decref's it). A failed answer
  * becomes its SBX code with its message as the sandbox's last error. */
+int sandbox_command_on(sbx_sandbox *sb, int fd, json_t *req, const int *fds, unsigned nfds,
+		       int timeout_ms, json_t **reply);
+/* One command on a connection of its own, with the usual timeout (5 s). */
 int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
 
 /* lib/api/net.c: the network part of a config, for create. */
@@ -106,12 +129,15 @@ __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const ch
 int vmm_spawn(sbx_config *cfg, const char *dir, const int *pass_fds, unsigned npass, pid_t *pid,
 	      int *ctl_fd);
 /* The "jail" object of the VMM's config for sandbox `id` (its cgroup is <parent>/<id>); NULL
- * on ENOMEM. allow: SBX_PROT_* bits that may be missing. */
-json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned allow);
+ * on ENOMEM. vcpus sizes pids.max, memory_mib memory.max; allow: SBX_PROT_* bits that may be
+ * missing. */
+json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, unsigned memory_mib,
+			 unsigned allow);
 /* The cgroup path a sandbox `id` made from cfg uses, in buf. SBX_OK or SBX_EINVAL (too long). */
 int sandbox_cgroup_path(const sbx_config *cfg, const char *id, char *buf, size_t len);
-/* Refuses jail settings that cannot work with the rest of cfg (SBX_EINVAL, SBX_ERANGE). */
-int sandbox_jail_check(sbx_config *cfg);
+/* Refuses jail settings that cannot work with the rest of cfg for a machine of vcpus vCPUs
+ * (SBX_EINVAL, SBX_ERANGE). */
+int sandbox_jail_check(sbx_config *cfg, unsigned vcpus);
 /* Writes <dir>/cgroup naming the cgroup, so whoever destroys the sandbox can remove it. */
 int sandbox_cgroup_record(const char *dir, const char *path, char *err);
 /* Removes the cgroup recorded in <dir>/cgroup (after killing anything left in it). */

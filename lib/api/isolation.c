@@ -50,33 +50,33 @@ int sandbox_cgroup_path(const sbx_config *cfg, const char *id, char *buf, size_t
 	return n > 0 && (size_t)n < len ? SBX_OK : SBX_EINVAL;
 }
 
-json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned allow)
+json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, unsigned memory_mib,
+			 unsigned allow)
 {
 	char cgroup[4096];
-	unsigned pids = cfg->pids_max
-			    ? cfg->pids_max
-			    : cfg->vcpus + SBX_VMM_BASE_TASKS + SBX_VMM_DEFAULT_EXTRA_TASKS;
+	unsigned pids = cfg->pids_max ? cfg->pids_max
+				      : vcpus + SBX_VMM_BASE_TASKS + SBX_VMM_DEFAULT_EXTRA_TASKS;
 
 	if (sandbox_cgroup_path(cfg, id, cgroup, sizeof(cgroup)) != SBX_OK)
 		return NULL;
 	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "uid", (json_int_t)cfg->jail_uid,
 			 "gid", (json_int_t)cfg->jail_gid, "cgroup", cgroup, "memory_max_mib",
-			 (json_int_t)cfg->memory_mib + SBX_VMM_MEMORY_OVERHEAD_MIB, "pids_max",
+			 (json_int_t)memory_mib + SBX_VMM_MEMORY_OVERHEAD_MIB, "pids_max",
 			 (json_int_t)pids, "cpu_quota_pct", (json_int_t)cfg->cpu_quota_pct,
 			 "allow_degraded", (json_int_t)allow);
 }
 
-int sandbox_jail_check(sbx_config *cfg)
+int sandbox_jail_check(sbx_config *cfg, unsigned vcpus)
 {
-	if (cfg->pids_max && cfg->pids_max < cfg->vcpus + SBX_VMM_BASE_TASKS)
+	if (cfg->pids_max && cfg->pids_max < vcpus + SBX_VMM_BASE_TASKS)
 		return sbx_fail(cfg->err, SBX_EINVAL,
 				"pids limit %u is below what %u vCPUs need (%u)", cfg->pids_max,
-				cfg->vcpus, cfg->vcpus + SBX_VMM_BASE_TASKS);
-	if (cfg->cpu_quota_pct > (cfg->vcpus + 1) * 100)
+				vcpus, vcpus + SBX_VMM_BASE_TASKS);
+	if (cfg->cpu_quota_pct > (vcpus + 1) * 100)
 		return sbx_fail(
 		    cfg->err, SBX_ERANGE,
 		    "CPU quota %u%% is more than %u vCPUs and the devices can use (%u%%)",
-		    cfg->cpu_quota_pct, cfg->vcpus, (cfg->vcpus + 1) * 100);
+		    cfg->cpu_quota_pct, vcpus, (vcpus + 1) * 100);
 	return SBX_OK;
 }
 
@@ -199,8 +199,9 @@ static int host_isolation(sbx_config *cfg, unsigned *available, char **report)
 	if (rc == SBX_OK)
 		rc = sandbox_cgroup_record(dir, cgroup, cfg->err);
 	if (rc == SBX_OK) {
-		msg = json_pack("{s:b, s:s, s:o}", "probe", 1, "state_dir", dir, "jail",
-				jail_config_json(cfg, id, SBX_PROT_ALL));
+		msg =
+		    json_pack("{s:b, s:s, s:o}", "probe", 1, "state_dir", dir, "jail",
+			      jail_config_json(cfg, id, cfg->vcpus, cfg->memory_mib, SBX_PROT_ALL));
 		rc = msg ? vmm_spawn(cfg, dir, NULL, 0, &pid, &fd)
 			 : sbx_fail(cfg->err, SBX_ENOMEM, "no memory");
 	}

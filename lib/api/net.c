@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,7 +14,6 @@
 #include "util/io.h"
 #include "virtio/net.h"
 
-#define SBX_COMMAND_TIMEOUT_MS 5000
 #define NET_LOG_PAGE 64
 
 /* ---- policies ---- */
@@ -430,67 +428,6 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 	/* The guest's side (guest/init.c): address/prefix, gateway, DNS server, gateway's MAC. */
 	snprintf(word, word_len, "sbx.net=%s/30,%s,%s,%s", ip, gw, gw, gw_mac);
 	return SBX_OK;
-}
-
-/* ---- talking to the VMM ---- */
-
-static int net_command_connect(sbx_sandbox *sb)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", sb->dir);
-
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
-		return sandbox_error(sb, SBX_EINVAL, "control socket path too long");
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sandbox_error(sb, SBX_EIO, "socket failed");
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		char msg[SBX_ERRMSG_MAX];
-		snprintf(msg, sizeof(msg), "%s: %s (is the sandbox running?)", sa.sun_path,
-			 strerror(errno));
-		close(fd);
-		return sandbox_error(sb, SBX_ESTATE, msg);
-	}
-	return fd;
-}
-
-int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply)
-{
-	struct jsonl_reader *r = malloc(sizeof(*r));
-	const char *code = "EPROTO", *message = "malformed answer";
-	json_t *msg = NULL;
-	int fd, rc, ok = 0;
-
-	if (!r || !req) {
-		free(r);
-		return sandbox_error(sb, SBX_ENOMEM, "out of memory");
-	}
-	fd = net_command_connect(sb);
-	if (fd < 0) {
-		free(r);
-		return fd;
-	}
-	jsonl_reader_init(r, fd);
-	rc = jsonl_write(fd, req);
-	if (rc == 0)
-		rc = jsonl_read(r, SBX_COMMAND_TIMEOUT_MS, &msg);
-	close(fd);
-	free(r);
-	if (rc == -EMSGSIZE)
-		return sandbox_error(sb, SBX_ERANGE, "the command is larger than the VMM takes");
-	if (rc == -ETIMEDOUT)
-		return sandbox_error(sb, SBX_ETIMEDOUT, "the VMM did not answer");
-	if (rc != 1)
-		return sandbox_error(sb, rc == 0 || rc == -EPIPE ? SBX_ESTATE : SBX_EPROTO,
-				     "the VMM closed its command socket");
-	if (json_unpack(msg, "{s:b}", "ok", &ok) == 0 && ok) {
-		*reply = msg;
-		return SBX_OK;
-	}
-	json_unpack(msg, "{s?s, s?s}", "code", &code, "message", &message);
-	rc = sandbox_error(sb, sbx_err_from_name(code), message);
-	json_decref(msg);
-	return rc;
 }
 
 int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p)

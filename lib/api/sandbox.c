@@ -117,32 +117,45 @@ static int config_check(sbx_config *cfg)
 	return rc;
 }
 
-/* The VMM's config; net (the network's part, or NULL) is consumed. */
-static json_t *config_to_json(const sbx_config *cfg, const char *id, const char *dir,
-			      const char *cmdline, json_t *net)
+json_t *sandbox_vmm_json(const sbx_config *cfg, const sbx_sandbox *sb, unsigned vcpus,
+			 unsigned memory_mib)
 {
-	json_t *disks = json_array(), *msg;
 	char console[4096], vsock[4096], control[4096];
 
+	snprintf(console, sizeof(console), "%s/console.log", sb->dir);
+	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", sb->dir);
+	snprintf(control, sizeof(control), "%s/control.sock", sb->dir);
+	return json_pack("{s:s, s:s, s:{s:i, s:s}, s:s, s:b, s:s, s:o, s:b}", "id", sb->id,
+			 "console_log", console, "vsock", "cid", GUEST_CID, "uds", vsock,
+			 "state_dir", sb->dir, "detached", cfg->detached, "control", control,
+			 "jail",
+			 jail_config_json(cfg, sb->id, vcpus, memory_mib, cfg->allow_degraded),
+			 "agent", sb->wants_agent);
+}
+
+/* The VMM's config for a boot; net (the network's part, or NULL) is consumed. */
+static json_t *config_to_json(const sbx_config *cfg, const sbx_sandbox *sb, const char *cmdline,
+			      json_t *net)
+{
+	json_t *disks = json_array(), *msg = sandbox_vmm_json(cfg, sb, cfg->vcpus, cfg->memory_mib),
+	       *boot;
+	int ok = msg != NULL;
+
 	/* A path that is not UTF-8 fails json_pack: refused, never a disk silently left out. */
-	for (unsigned i = 0; i < cfg->ndisks; i++) {
-		json_t *d = json_pack("{s:s, s:b}", "path", cfg->disks[i].path, "read_only",
-				      cfg->disks[i].read_only);
-		if (json_array_append_new(disks, d) < 0) {
-			json_decref(disks);
-			json_decref(net);
-			return NULL;
-		}
+	for (unsigned i = 0; ok && i < cfg->ndisks; i++)
+		ok = json_array_append_new(disks,
+					   json_pack("{s:s, s:b}", "path", cfg->disks[i].path,
+						     "read_only", cfg->disks[i].read_only)) == 0;
+	/* json_pack takes net even when it fails. */
+	boot = json_pack("{s:s, s:s, s:s, s:i, s:i, s:O, s:o?}", "kernel", cfg->kernel, "initramfs",
+			 cfg->initramfs, "cmdline", cmdline, "vcpus", (int)cfg->vcpus, "memory_mib",
+			 (int)cfg->memory_mib, "disks", disks, "net", net);
+	if (!ok || !boot || json_object_update(msg, boot) < 0) {
+		json_decref(msg);
+		msg = NULL;
 	}
-	snprintf(console, sizeof(console), "%s/console.log", dir);
-	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", dir);
-	snprintf(control, sizeof(control), "%s/control.sock", dir);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:o, s:{s:i, s:s}, s:s, s:b, s:s, s:o?, s:o}",
-			"kernel", cfg->kernel, "initramfs", cfg->initramfs, "cmdline", cmdline,
-			"console_log", console, "vcpus", (int)cfg->vcpus, "memory_mib",
-			(int)cfg->memory_mib, "disks", disks, "vsock", "cid", GUEST_CID, "uds", vsock,
-			"state_dir", dir, "detached", cfg->detached, "control", control, "net", net,
-			"jail", jail_config_json(cfg, id, cfg->allow_degraded));
+	json_decref(boot);
+	json_decref(disks);
 	return msg;
 }
 
@@ -291,7 +304,7 @@ static int exit_record_written(const char *path)
 
 /* A process that is not ours is gone once it no longer exists or is a zombie. One we may not
  * signal belongs to another user: its pid was reused, so our VMM is gone too. */
-static int process_gone(pid_t pid)
+int sandbox_process_gone(pid_t pid)
 {
 	char path[64], buf[256], *state;
 	FILE *f;
@@ -315,7 +328,7 @@ static void sandbox_reap(sbx_sandbox *sb)
 		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	} else if (sb->pid > 0) {
-		while (!process_gone(sb->pid))
+		while (!sandbox_process_gone(sb->pid))
 			usleep(10000);
 	}
 	sb->pid = 0;
@@ -369,6 +382,7 @@ static void sandbox_release(sbx_sandbox *sb)
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
 	free(sb->isolation);
+	sbx_snapshot_info_free(sb->restore_info);
 	free(sb->dir);
 	free(sb->reader);
 	pthread_mutex_destroy(&sb->err_lock);
@@ -376,7 +390,7 @@ static void sandbox_release(sbx_sandbox *sb)
 }
 
 /* Kills whatever is left of the sandbox and removes its files: for failed creates and destroy. */
-static void sandbox_free(sbx_sandbox *sb)
+void sandbox_free(sbx_sandbox *sb)
 {
 	if (sb->pid > 0) {
 		kill(sb->pid, SIGKILL);
@@ -461,6 +475,11 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 					"VMM exited before starting the guest (see %s/vmm.log)",
 					sb->dir);
 		json_unpack(msg, "{s:s}", "event", &event);
+		/* A restored guest is ready the moment it starts. */
+		if (event && strcmp(event, "ready") == 0) {
+			sb->ready = 1;
+			json_unpack(msg, "{s:F}", "seconds", &sb->ready_seconds);
+		}
 		if (event && strcmp(event, "started") == 0) {
 			code = sandbox_adopt(sb, msg, cfg);
 			json_decref(msg);
@@ -478,36 +497,29 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 	}
 }
 
-int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
+int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out)
 {
-	struct net_host net = { .tap_fd = -1, .dns_fd = -1 };
-	sbx_sandbox *sb;
-	char *cmdline = NULL, cgroup[4096], net_word[128];
-	json_t *msg = NULL, *net_json = NULL;
 	unsigned char rnd[16];
+	char cgroup[4096];
+	sbx_sandbox *sb;
 	int rc;
 
-	if (!cfg || !out)
-		return SBX_EINVAL;
-	rc = config_check(cfg);
-	if (rc == SBX_OK)
-		rc = sandbox_jail_check(cfg);
-	if (rc != SBX_OK)
-		return rc;
 	sb = calloc(1, sizeof(*sb));
 	if (!sb || !(sb->reader = malloc(sizeof(*sb->reader)))) {
 		free(sb);
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 	}
 	sb->ctl_fd = -1;
-	sb->wants_agent = cfg->init_command == NULL;
 	pthread_mutex_init(&sb->err_lock, NULL);
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+	if (id) {
+		snprintf(sb->id, sizeof(sb->id), "%s", id);
+	} else if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		rc = sbx_fail(cfg->err, SBX_EIO, "getrandom: %s", strerror(errno));
 		goto fail;
+	} else {
+		for (int i = 0; i < 16; i++)
+			sprintf(sb->id + 2 * i, "%02x", rnd[i]);
 	}
-	for (int i = 0; i < 16; i++)
-		sprintf(sb->id + 2 * i, "%02x", rnd[i]);
 	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
 	if (rc == SBX_OK && sandbox_cgroup_path(cfg, sb->id, cgroup, sizeof(cgroup)) != SBX_OK)
 		rc = sbx_fail(cfg->err, SBX_EINVAL, "cgroup parent path too long");
@@ -515,6 +527,50 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		rc = sandbox_cgroup_record(sb->dir, cgroup, cfg->err);
 	if (rc != SBX_OK)
 		goto fail;
+	*out = sb;
+	return SBX_OK;
+fail:
+	sandbox_free(sb);
+	return rc;
+}
+
+int sandbox_launch(sbx_sandbox *sb, sbx_config *cfg, const json_t *msg, struct net_host *net)
+{
+	int rc = sandbox_spawn(sb, cfg, net);
+
+	net_host_release_fds(net); /* the VMM has them now, and with the tap the namespace */
+	if (rc != SBX_OK)
+		return rc;
+	rc = jsonl_write(sb->ctl_fd, msg);
+	if (rc == -EMSGSIZE)
+		return sbx_fail(cfg->err, SBX_ERANGE,
+				"the config is larger than the VMM takes (%d KiB; a long network "
+				"policy?)",
+				JSONL_MAX_LINE / 1024);
+	if (rc < 0)
+		return sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
+				sb->dir);
+	return sandbox_await_start(sb, cfg);
+}
+
+int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
+{
+	struct net_host net = {.tap_fd = -1, .dns_fd = -1};
+	sbx_sandbox *sb;
+	char *cmdline = NULL, net_word[128];
+	json_t *msg = NULL, *net_json = NULL;
+	int rc;
+
+	if (!cfg || !out)
+		return SBX_EINVAL;
+	rc = config_check(cfg);
+	if (rc == SBX_OK)
+		rc = sandbox_jail_check(cfg, cfg->vcpus);
+	if (rc == SBX_OK)
+		rc = sandbox_alloc(cfg, NULL, &sb);
+	if (rc != SBX_OK)
+		return rc;
+	sb->wants_agent = cfg->init_command == NULL;
 	if (cfg->net_policy) {
 		rc = net_sandbox_prepare(cfg, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, &net,
 					 &net_json, net_word, sizeof(net_word));
@@ -531,31 +587,14 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 		goto fail;
 	}
-	msg = config_to_json(cfg, sb->id, sb->dir, cmdline, net_json);
+	msg = config_to_json(cfg, sb, cmdline, net_json);
 	net_json = NULL;
 	if (!msg) {
 		rc = sbx_fail(cfg->err, SBX_EINVAL,
 			      "a path, the kernel args or the init command is not UTF-8");
 		goto fail;
 	}
-	rc = sandbox_spawn(sb, cfg, &net);
-	net_host_release_fds(&net); /* the VMM has them now, and with the tap the namespace */
-	if (rc != SBX_OK)
-		goto fail;
-	rc = jsonl_write(sb->ctl_fd, msg);
-	if (rc == -EMSGSIZE) {
-		rc = sbx_fail(cfg->err, SBX_ERANGE,
-			      "the config is larger than the VMM takes (%d KiB; a long network "
-			      "policy?)",
-			      JSONL_MAX_LINE / 1024);
-		goto fail;
-	}
-	if (rc < 0) {
-		rc = sbx_fail(cfg->err, SBX_EVMM, "VMM exited before reading its config (see %s)",
-			      sb->dir);
-		goto fail;
-	}
-	rc = sandbox_await_start(sb, cfg);
+	rc = sandbox_launch(sb, cfg, msg, &net);
 	if (rc != SBX_OK)
 		goto fail;
 	json_decref(msg);
@@ -633,7 +672,7 @@ int sbx_sandbox_wait_exit(sbx_sandbox *sb, int timeout_ms, int *reason)
 	if (!sb || !reason)
 		return SBX_EINVAL;
 	if (sb->ctl_fd < 0 && sb->pid > 0) {
-		while (!process_gone(sb->pid)) {
+		while (!sandbox_process_gone(sb->pid)) {
 			if (deadline >= 0 && clock_ms() > deadline)
 				return sandbox_fail(sb, SBX_ETIMEDOUT,
 						    "guest still running after %d ms", timeout_ms);
@@ -706,9 +745,9 @@ static void sandbox_terminate(sbx_sandbox *sb)
 	if (sb->pid <= 0)
 		return;
 	kill(sb->pid, SIGTERM);
-	while (!process_gone(sb->pid) && clock_ms() < deadline)
+	while (!sandbox_process_gone(sb->pid) && clock_ms() < deadline)
 		usleep(10000);
-	if (!process_gone(sb->pid))
+	if (!sandbox_process_gone(sb->pid))
 		kill(sb->pid, SIGKILL);
 	sandbox_reap(sb);
 }
@@ -778,7 +817,7 @@ int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 	if (fscanf(f, "%d %d", &pid, &vmm_pid) < 1)
 		pid = 0;
 	fclose(f);
-	if (pid <= 0 || process_gone(pid))
+	if (pid <= 0 || sandbox_process_gone(pid))
 		return SBX_ESTATE;
 	/* The monitor's last act is the exit record: with one, the pid may already be another
 	 * process's, which stop and destroy must never signal. */

@@ -291,6 +291,51 @@ void serial_flush(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void serial_save(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	serial_flush_locked(s);
+	memset(st, 0, sizeof(*st));
+	st->ier = s->ier;
+	st->fcr = s->fcr;
+	st->lcr = s->lcr;
+	st->mcr = s->mcr;
+	st->msr = s->msr;
+	st->scr = s->scr;
+	st->dll = s->dll;
+	st->dlm = s->dlm;
+	st->thre_pending = (uint8_t)s->thre_pending;
+	st->irq_level = (uint8_t)s->irq_level;
+	st->rx_head = (uint8_t)s->rx_head;
+	st->rx_count = (uint8_t)s->rx_count;
+	memcpy(st->rx, s->rx, sizeof(st->rx));
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_head >= SERIAL_RX_FIFO || st->rx_count > SERIAL_RX_FIFO ||
+	    st->thre_pending > 1 || st->irq_level > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier & UART_IER_MASK;
+	s->fcr = st->fcr & UART_FCR_KEPT;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr & UART_MCR_MASK;
+	s->msr = st->msr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->thre_pending = st->thre_pending;
+	s->irq_level = st->irq_level;
+	s->rx_head = st->rx_head;
+	s->rx_count = st->rx_count;
+	memcpy(s->rx, st->rx, sizeof(s->rx));
+	s->tx_len = 0;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 int serial_new(serial_output_fn output, serial_irq_fn set_irq, void *ctx, struct serial **out)
 {
 	struct serial *s;

@@ -37,3 +37,18 @@ void serial_access(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, i
 size_t serial_input(struct serial *s, const uint8_t *buf, size_t len);
 /* Hands any partial output line to the output callback now. */
 void serial_flush(struct serial *s);
+
+/* The UART's registers for a snapshot (fixed layout, stored as is). */
+struct serial_state {
+	uint8_t ier, fcr, lcr, mcr, msr, scr, dll, dlm;
+	uint8_t thre_pending, irq_level, rx_head, rx_count;
+	uint32_t reserved;
+	uint8_t rx[SERIAL_RX_FIFO];
+};
+_Static_assert(sizeof(struct serial_state) == 16 + SERIAL_RX_FIFO, "serial state layout");
+
+/* Flushes pending output, then records the registers. */
+void serial_save(struct serial *s, struct serial_state *st);
+/* Sets the registers of a fresh UART; -EINVAL for impossible FIFO positions. The interrupt
+ * level is taken as saved, without calling set_irq: the caller re-asserts the line. */
+int serial_restore(struct serial *s, const struct serial_state *st);

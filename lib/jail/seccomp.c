@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -62,13 +63,13 @@ static const struct {
 	{ SCMP_SYS(poll), R_CONTROL | R_MONITOR },
 	{ SCMP_SYS(ppoll), R_CONTROL | R_MONITOR },
 	{ SCMP_SYS(readv), R_DEVICE },
-	{ SCMP_SYS(pread64), R_DEVICE | R_MONITOR },
+	{ SCMP_SYS(pread64), R_DEVICE | R_MONITOR | R_CONTROL },
 	{ SCMP_SYS(preadv), R_DEVICE },
-	{ SCMP_SYS(pwrite64), R_DEVICE },
+	{ SCMP_SYS(pwrite64), R_DEVICE | R_CONTROL },
 	{ SCMP_SYS(pwritev), R_DEVICE },
 	{ SCMP_SYS(fdatasync), R_DEVICE },
-	{ SCMP_SYS(fsync), R_DEVICE },
-	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR },
+	{ SCMP_SYS(fsync), R_DEVICE | R_CONTROL },
+	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR | R_CONTROL },
 	{ SCMP_SYS(epoll_wait), R_DEVICE },
 	{ SCMP_SYS(epoll_pwait), R_DEVICE },
 	{ SCMP_SYS(epoll_ctl), R_DEVICE },
@@ -76,11 +77,27 @@ static const struct {
 	{ SCMP_SYS(setsockopt), R_CONTROL },         /* their send timeout */
 	{ SCMP_SYS(connect), R_DEVICE }, /* guest connections to <uds>_<port> */
 	{ SCMP_SYS(recvfrom), R_DEVICE },
-	{ SCMP_SYS(recvmsg), R_DEVICE },
+	{ SCMP_SYS(recvmsg), R_DEVICE | R_CONTROL }, /* R_CONTROL: fds passed for a snapshot */
 	{ SCMP_SYS(sendmsg), R_DEVICE },
 	{ SCMP_SYS(shutdown), R_DEVICE },
 	{ SCMP_SYS(wait4), R_MONITOR },
+	/* A snapshot, written by the control thread into the files the library passed: memory
+	 * pages (pwrite, holes punched), the state file, a restored guest's memory file cloned
+	 * (FICLONE, below, else copy_file_range or pread/pwrite), pagemap read (pread; opened
+	 * before the jail). */
+	{ SCMP_SYS(ftruncate), R_CONTROL },
+	{ SCMP_SYS(fallocate), R_CONTROL },
+	{ SCMP_SYS(copy_file_range), R_CONTROL },
 	{ SCMP_SYS(waitid), R_MONITOR },
+};
+
+/* The control thread reads the state of the paused machine for a snapshot (lib/runtime/
+ * snapshot.c): of each vCPU, of the VM, and clones a memory file. */
+static const unsigned long jail_snapshot_ioctls[] = {
+	KVM_GET_MP_STATE, KVM_GET_REGS,	 KVM_GET_SREGS,	   KVM_GET_XSAVE,
+	KVM_GET_XSAVE2,	  KVM_GET_XCRS,	 KVM_GET_DEBUGREGS, KVM_GET_LAPIC,
+	KVM_GET_VCPU_EVENTS, KVM_GET_TSC_KHZ, KVM_GET_CPUID2, KVM_GET_MSRS,
+	KVM_GET_CLOCK,	  KVM_GET_IRQCHIP, KVM_GET_PIT2,	   FICLONE,
 };
 
 /* Path lookups fail instead of killing: nothing in the jail is worth opening, and a library
@@ -119,6 +136,16 @@ static int jail_seccomp_arg_rules(scmp_filter_ctx ctx, enum jail_role role,
 		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 					    SCMP_A1(SCMP_CMP_EQ, KVM_IRQ_LINE));
 		*n += 1;
+	}
+	if (rc == 0 && role == JAIL_ROLE_CONTROL) {
+		for (size_t i = 0; rc == 0 && i < sizeof(jail_snapshot_ioctls) / sizeof(long); i++)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					      SCMP_A1(SCMP_CMP_EQ, jail_snapshot_ioctls[i]));
+		/* Kicking the vCPU threads out of KVM_RUN to pause them (machine_pause). */
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2,
+					    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)a->self_pid),
+					    SCMP_A2(SCMP_CMP_EQ, JAIL_KICK_SIGNAL));
+		*n += 2;
 	}
 	if (rc == 0 && role == JAIL_ROLE_DEVICE) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,

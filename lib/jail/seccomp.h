@@ -5,6 +5,7 @@
  * event, the control thread once the machine runs. */
 #pragma once
 #include <linux/filter.h>
+#include <signal.h>
 #include <sys/types.h>
 
 enum jail_role {
@@ -14,6 +15,10 @@ enum jail_role {
 	JAIL_ROLE_MONITOR, /* the process outside that waits for the VMM and reports its end */
 	JAIL_ROLE_COUNT,
 };
+
+/* The signal the control thread may send the VMM's own threads: it interrupts a vCPU's KVM_RUN
+ * so a snapshot can hold it. */
+#define JAIL_KICK_SIGNAL SIGUSR1
 
 struct jail_seccomp_args {
 	pid_t self_pid;  /* this process's pid as it sees itself (abort() signals it) */

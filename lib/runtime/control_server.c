@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "netctl.h"
+#include "snapctl.h"
 #include "util/jsonl.h"
 #include "util/log.h"
 
@@ -27,6 +28,8 @@ struct control_client {
 struct control_server {
 	int listen_fd;
 	struct control_client clients[CONTROL_SERVER_MAX_CLIENTS];
+	/* The client whose snapshot holds the guest paused, or NULL. */
+	struct control_client *pauser;
 };
 
 int control_server_open(const char *path, struct control_server **out)
@@ -67,8 +70,17 @@ size_t control_server_pollfds(const struct control_server *s, struct pollfd *p)
 	return n;
 }
 
-static void control_client_close(struct control_client *c)
+/* A client that leaves while its snapshot holds the guest lets it go on: the library failed or
+ * died between the snapshot and its resume. */
+static void control_client_close(struct control_server *s, struct control_client *c,
+				 struct machine *m)
 {
+	if (s->pauser == c) {
+		vmm_log("the snapshot's client left: the guest runs on");
+		machine_resume(m);
+		s->pauser = NULL;
+	}
+	jsonl_reader_close_fds(c->reader);
 	close(c->fd);
 	free(c->reader);
 	c->fd = -1;
@@ -92,7 +104,7 @@ static void control_accept(struct control_server *s)
 		if (!c->reader)
 			break;
 		c->fd = fd;
-		jsonl_reader_init(c->reader, fd);
+		jsonl_reader_init_fds(c->reader, fd);
 		return;
 	}
 	close(fd); /* full: the client sees the end at once rather than waiting */
@@ -120,7 +132,37 @@ static json_t *control_net_log(struct machine *m, json_t *req)
 	return reply;
 }
 
-static json_t *control_dispatch(struct machine *m, json_t *req)
+/* snapshot, and resume or hibernate by the client that took it. *stop: stop the machine once
+ * the answer is sent. */
+static json_t *control_snapshot_cmd(struct control_server *s, struct control_client *c,
+				    struct machine *m, const char *cmd, int *stop)
+{
+	int fds[IO_MAX_FDS], paused = 0;
+	unsigned nfds = jsonl_reader_take_fds(c->reader, fds);
+	json_t *reply;
+
+	if (strcmp(cmd, "snapshot") == 0) {
+		reply = s->pauser ? control_error("ESTATE", "a snapshot is in progress")
+				  : snapctl_snapshot(m, fds, nfds, &paused);
+		if (!s->pauser && paused)
+			s->pauser = c;
+	} else if (s->pauser != c) {
+		reply = control_error("ESTATE", "no snapshot of this connection holds the guest");
+	} else {
+		s->pauser = NULL;
+		if (strcmp(cmd, "hibernate") == 0)
+			*stop = 1;
+		else
+			machine_resume(m);
+		reply = json_pack("{s:b}", "ok", 1);
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	return reply;
+}
+
+static json_t *control_dispatch(struct control_server *s, struct control_client *c,
+				struct machine *m, json_t *req, int *stop)
 {
 	const char *cmd = NULL;
 	json_t *policy = NULL;
@@ -129,6 +171,9 @@ static json_t *control_dispatch(struct machine *m, json_t *req)
 
 	if (json_unpack(req, "{s:s}", "cmd", &cmd) < 0)
 		return control_error("EINVAL", "no command");
+	if (strcmp(cmd, "snapshot") == 0 || strcmp(cmd, "resume") == 0 ||
+	    strcmp(cmd, "hibernate") == 0)
+		return control_snapshot_cmd(s, c, m, cmd, stop);
 	if (strncmp(cmd, "net_", 4) == 0 && !m->egress)
 		return control_error("ESTATE", "this sandbox was created without a network");
 	if (strcmp(cmd, "net_policy") == 0) {
@@ -146,17 +191,22 @@ static json_t *control_dispatch(struct machine *m, json_t *req)
 	return control_error("EINVAL", "unknown command");
 }
 
-/* Answers every whole line the client has sent; 0 while it stays, -1 once it is gone. */
-static int control_client_serve(struct control_client *c, struct machine *m)
+/* Answers every whole line the client has sent; 0 while it stays, -1 once it is gone. fds that
+ * came with a command not taking any are closed. */
+static int control_client_serve(struct control_server *s, struct control_client *c,
+				struct machine *m)
 {
 	json_t *req, *reply;
-	int rc;
+	int rc, stop = 0;
 
 	while ((rc = jsonl_read(c->reader, 0, &req)) == 1) {
-		reply = control_dispatch(m, req);
+		reply = control_dispatch(s, c, m, req, &stop);
 		json_decref(req);
+		jsonl_reader_close_fds(c->reader);
 		rc = reply ? jsonl_write(c->fd, reply) : -ENOMEM;
 		json_decref(reply);
+		if (stop)
+			machine_stop(m, "stopped", "hibernated");
 		if (rc < 0)
 			return -1;
 	}
@@ -174,8 +224,8 @@ void control_server_serve(struct control_server *s, const struct pollfd *p, size
 
 		if (c->fd < 0 || p[k].fd != c->fd)
 			continue;
-		if (p[k].revents && control_client_serve(c, m) < 0)
-			control_client_close(c);
+		if (p[k].revents && control_client_serve(s, c, m) < 0)
+			control_client_close(s, c, m);
 		k++;
 	}
 	if (n && p[0].revents)

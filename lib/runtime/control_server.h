@@ -1,9 +1,12 @@
 /* The VMM's command socket: any process of the sandbox's user connects to <dir>/control.sock
  * (the library does for attached handles and the CLI), sends one JSON line per command and reads
- * one JSON line back. Commands (docs/networking.md, "Control socket"):
+ * one JSON line back. Commands (docs/networking.md, "Control socket"; docs/snapshot.md,
+ * "Protocol"):
  *   {"cmd": "net_policy", "policy": {...}}   replace the egress policy
  *   {"cmd": "net_policy_get"}                -> {"ok": true, "policy": {...}}
  *   {"cmd": "net_log", "cursor": N, "max": M} -> {"ok": true, "denials": [...], ...}
+ *   {"cmd": "snapshot"} + memory and state fds -> {"ok": true, "disks": [...], ...}, guest paused
+ *   {"cmd": "resume"} / {"cmd": "hibernate"}  after a snapshot, on its connection (snapctl.h)
  * Every reply has "ok"; a failed one also "code" (an SBX error name) and "message".
  * Served by the main thread, between the control channel and the signals. */
 #pragma once

@@ -17,8 +17,11 @@
 #include "devices/i8042.h"
 #include "devices/power.h"
 #include "devices/serial.h"
+#include "jail/seccomp.h"
 #include "net/resolver.h"
 #include "netctl.h"
+#include "snapshot.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
@@ -36,6 +39,11 @@
  * cannot fill the host's disk, nor the memory of sbx_sandbox_console, which reads it whole. */
 #define CONSOLE_LOG_MAX (16ULL << 20)
 #define CONSOLE_LOG_CUT "\n[sandbox-vmm: console log full, further output dropped]\n"
+/* Interrupts a vCPU's KVM_RUN for machine_pause; vCPU threads take it with an empty handler.
+ * The control thread's seccomp filter allows sending exactly this one. */
+#define MACHINE_KICK_SIGNAL JAIL_KICK_SIGNAL
+
+static void machine_vcpu_hold(void *ctx, struct vcpu *v);
 
 static double now_seconds(void)
 {
@@ -173,6 +181,8 @@ static int machine_add_virtio(struct machine *m, const struct virtio_dev_ops *op
 		k->q = q;
 		k->fd = kvm_vm_ioeventfd(&m->vm, base + VIRTIO_MMIO_QUEUE_NOTIFY, q);
 		rc = k->fd < 0 ? k->fd : evloop_add(m->devloop, k->fd, EPOLLIN, machine_on_kick, k);
+		if (rc == 0 && m->nkicks < MACHINE_MAX_KICKS)
+			m->kick_fds[m->nkicks++] = k->fd;
 	}
 	if (rc < 0)
 		snprintf(err, errlen, "%s: wiring the device: %s", what, strerror(-rc));
@@ -356,29 +366,70 @@ static int machine_acpi(struct machine *m, char *err, size_t errlen)
 	return rc;
 }
 
+/* Registers, stack and page tables for the kernel's 64-bit entry, on vCPU 0. */
+static int machine_boot(struct machine *m, char *err, size_t errlen)
+{
+	struct boot_config bc = { m->cfg->kernel, m->cfg->initramfs, m->cfg->cmdline,
+				  ACPI_RSDP_ADDR };
+	struct boot_entry entry;
+	int rc = boot_load_linux(&m->mem, &bc, &entry, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = vcpu_setup_boot(&m->vcpus[0], &entry);
+	if (rc < 0)
+		snprintf(err, errlen, "boot vCPU registers: %s", strerror(-rc));
+	return rc;
+}
+
+static int machine_legacy_devices(struct machine *m, char *err, size_t errlen)
+{
+	int rc = serial_new(machine_on_console, machine_serial_irq, m, &m->serial);
+
+	if (rc == 0)
+		rc = bus_register(&m->pio, SERIAL_COM1_PORT, SERIAL_PORT_COUNT, serial_access, m->serial);
+	if (rc == 0)
+		rc = power_new(machine_on_power, m, &m->power);
+	if (rc == 0)
+		rc = bus_register(&m->pio, POWER_PORT_BASE, POWER_PORT_COUNT, power_access, m->power);
+	if (rc == 0)
+		rc = bus_register(&m->pio, I8042_COMMAND_PORT, 1, i8042_access, m->power);
+	if (rc < 0)
+		snprintf(err, errlen, "legacy devices: %s", strerror(-rc));
+	return rc;
+}
+
 int machine_build(struct machine *m, const struct vmm_config *cfg,
 		  const struct machine_events *ev, char *err, size_t errlen)
 {
-	struct boot_config bc = { cfg->kernel, cfg->initramfs, cfg->cmdline, ACPI_RSDP_ADDR };
-	struct boot_entry entry;
 	const char *why = "";
 	int rc;
 
 	memset(m, 0, sizeof(*m));
 	m->dns_fd = -1;
+	m->pagemap_fd = -1;
 	m->cfg = cfg;
 	m->events = *ev;
 	m->start_time = now_seconds();
+	pthread_mutex_init(&m->pause_lock, NULL);
+	pthread_cond_init(&m->pause_cond, NULL);
 	m->console_fd = open(cfg->console_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (m->console_fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "console log %s: %s", cfg->console_log, strerror(errno));
 		return rc;
 	}
-	rc = guest_mem_create(&m->mem, cfg->memory_mib << 20);
-	if (rc < 0) {
-		snprintf(err, errlen, "guest memory (%llu MiB): %s", cfg->memory_mib, strerror(-rc));
-		return rc;
+	if (cfg->restore_dir) {
+		rc = snapshot_load(m, err, errlen);
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = guest_mem_create(&m->mem, cfg->memory_mib << 20);
+		if (rc < 0) {
+			snprintf(err, errlen, "guest memory (%llu MiB): %s", cfg->memory_mib,
+				 strerror(-rc));
+			return rc;
+		}
 	}
 	rc = kvm_vm_create(&m->vm, &why);
 	if (rc == 0)
@@ -407,23 +458,10 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 		if (rc < 0)
 			return rc;
 	}
-	rc = serial_new(machine_on_console, machine_serial_irq, m, &m->serial);
-	if (rc == 0)
-		rc = bus_register(&m->pio, SERIAL_COM1_PORT, SERIAL_PORT_COUNT, serial_access, m->serial);
-	if (rc == 0)
-		rc = power_new(machine_on_power, m, &m->power);
-	if (rc == 0)
-		rc = bus_register(&m->pio, POWER_PORT_BASE, POWER_PORT_COUNT, power_access, m->power);
-	if (rc == 0)
-		rc = bus_register(&m->pio, I8042_COMMAND_PORT, 1, i8042_access, m->power);
-	if (rc < 0) {
-		snprintf(err, errlen, "legacy devices: %s", strerror(-rc));
-		return rc;
-	}
-	rc = machine_acpi(m, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = boot_load_linux(&m->mem, &bc, &entry, err, errlen);
+	rc = machine_legacy_devices(m, err, errlen);
+	/* A restored guest has its ACPI tables and kernel in the memory it brings. */
+	if (rc == 0 && !cfg->restore_dir)
+		rc = machine_acpi(m, err, errlen);
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < cfg->vcpus; i++) {
@@ -433,10 +471,11 @@ int machine_build(struct machine *m, const struct vmm_config *cfg,
 			return rc;
 		}
 	}
-	rc = vcpu_setup_boot(&m->vcpus[0], &entry);
-	if (rc < 0)
-		snprintf(err, errlen, "boot vCPU registers: %s", strerror(-rc));
-	m->vcpu_env = (struct vcpu_env){ &m->pio, &m->mmio, machine_on_vcpu_stop, m };
+	rc = cfg->restore_dir ? snapshot_apply(m, err, errlen) : machine_boot(m, err, errlen);
+	if (rc == 0)
+		rc = snapshot_prepare(m, err, errlen);
+	m->vcpu_env = (struct vcpu_env){ &m->pio, &m->mmio, machine_on_vcpu_stop,
+					 machine_vcpu_hold, m };
 	for (unsigned i = 0; i < cfg->vcpus; i++)
 		m->vcpus[i].env = &m->vcpu_env;
 	return rc;
@@ -467,7 +506,12 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct machine *m = v->env->ctx;
 	unsigned id = v->id;
+	sigset_t kick;
 	int rc;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, MACHINE_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	machine_thread_enter(m, MACHINE_THREAD_VCPU);
 	rc = vcpu_run(v, v->env);
@@ -491,15 +535,39 @@ static void *device_thread(void *arg)
 	return NULL;
 }
 
+static void machine_kick_handler(int sig)
+{
+	/* Only there to make KVM_RUN return EINTR. */
+}
+
+/* A restored machine: the kicks and interrupts that were in flight when the snapshot was taken
+ * are not part of it, so every queue is looked at once and pending interrupts raised again.
+ * Spurious ones are harmless; lost ones would stall the guest's driver. */
+static void machine_restart_devices(struct machine *m)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < m->nvirtio; i++)
+		virtio_mmio_restart(&m->virtio[i]);
+	for (unsigned i = 0; i < m->nkicks; i++)
+		if (write(m->kick_fds[i], &one, sizeof(one)) < 0)
+			vmm_log("replaying a queue kick: %m");
+}
+
 int machine_start(struct machine *m, char *err, size_t errlen)
 {
+	struct sigaction sa = { .sa_handler = machine_kick_handler };
 	sigset_t all, old;
 	unsigned created = 0;
 	int rc;
 
 	pthread_mutex_init(&m->start_lock, NULL);
 	pthread_cond_init(&m->start_cond, NULL);
-	/* Device and vCPU threads take no signals; the main thread handles them. */
+	/* No SA_RESTART: the point is the EINTR. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(MACHINE_KICK_SIGNAL, &sa, NULL);
+	/* Device and vCPU threads take no signals (vCPUs only the kick); the main thread handles
+	 * them. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(&m->dev_thread, NULL, device_thread, m);
@@ -519,7 +587,71 @@ int machine_start(struct machine *m, char *err, size_t errlen)
 		snprintf(err, errlen, "starting threads: %s", strerror(rc));
 		return -rc;
 	}
-	if (m->threads_rc < 0)
+	if (m->threads_rc < 0) {
 		snprintf(err, errlen, "setting up threads: %s", strerror(-m->threads_rc));
-	return m->threads_rc;
+		return m->threads_rc;
+	}
+	if (m->cfg->restore_dir) {
+		machine_restart_devices(m);
+		m->ready_reported = 1;
+		m->events.ready(m->events.ctx, now_seconds() - m->start_time);
+	}
+	return 0;
+}
+
+/* vCPU thread, KVM_RUN interrupted: held here while a snapshot is taken. immediate_exit is
+ * cleared first, whatever the reason for the EINTR, or KVM_RUN would return at once forever. */
+static void machine_vcpu_hold(void *ctx, struct vcpu *v)
+{
+	struct machine *m = ctx;
+
+	vcpu_kick_done(v);
+	pthread_mutex_lock(&m->pause_lock);
+	if (m->pause_wanted) {
+		m->vcpus_held++;
+		pthread_cond_broadcast(&m->pause_cond);
+		while (m->pause_wanted)
+			pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+		m->vcpus_held--;
+	}
+	pthread_mutex_unlock(&m->pause_lock);
+}
+
+static void machine_release_vcpus(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	m->pause_wanted = 0;
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+}
+
+int machine_pause(struct machine *m, int timeout_ms)
+{
+	struct timespec until = realtime_after(timeout_ms);
+	int rc = 0;
+
+	pthread_mutex_lock(&m->pause_lock);
+	m->pause_wanted = 1;
+	pthread_mutex_unlock(&m->pause_lock);
+	/* The flag is set before the kicks: a vCPU that clears immediate_exit then sees it. */
+	for (unsigned i = 0; i < m->cfg->vcpus; i++)
+		vcpu_kick(&m->vcpus[i], m->vcpu_threads[i], MACHINE_KICK_SIGNAL);
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->vcpus_held < m->cfg->vcpus && rc == 0)
+		rc = pthread_cond_timedwait(&m->pause_cond, &m->pause_lock, &until);
+	rc = m->vcpus_held < m->cfg->vcpus ? -ETIMEDOUT : 0;
+	pthread_mutex_unlock(&m->pause_lock);
+	/* vCPUs first: held, they cannot kick queues or reset devices, and none is left waiting
+	 * for the device thread. */
+	if (rc == 0)
+		rc = evloop_pause(m->devloop, timeout_ms);
+	if (rc < 0)
+		machine_release_vcpus(m);
+	return rc;
+}
+
+void machine_resume(struct machine *m)
+{
+	evloop_resume(m->devloop);
+	machine_release_vcpus(m);
 }

@@ -28,6 +28,9 @@ struct machine_events {
 };
 
 #define MACHINE_LINE_MAX 128
+#define MACHINE_MAX_KICKS (VMM_MAX_VIRTIO * VIRTIO_MMIO_MAX_QUEUES)
+
+struct snapshot_restore;
 
 struct machine {
 	const struct vmm_config *cfg;
@@ -62,6 +65,8 @@ struct machine {
 	json_t *policy;
 	struct evloop *devloop;
 	pthread_t dev_thread;
+	int kick_fds[MACHINE_MAX_KICKS]; /* every queue's ioeventfd, to replay kicks on restore */
+	unsigned nkicks;
 	int stopping;
 
 	/* Thread start-up: each thread reports to machine_start, then waits for its verdict. */
@@ -70,10 +75,23 @@ struct machine {
 	unsigned threads_up;
 	int threads_rc; /* first failure of thread_start */
 	int gate;       /* 0: wait, 1: run, -1: never run */
+
+	/* Holding the vCPUs for a snapshot (machine_pause). */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	int pause_wanted;
+	unsigned vcpus_held;
+
+	struct snapshot_restore *restore; /* while restoring from cfg->restore_dir */
+	/* What snapshots need and the jail would not let them open (snapshot_prepare). */
+	char *disk_paths[VMM_MAX_DISKS]; /* absolute */
+	int pagemap_fd;			 /* /proc/self/pagemap, -1 for memfd RAM */
 };
 
 /* Builds everything from the config and loads the kernel. -errno with a message in err:
- * -ENOENT (a file), -ENOEXEC (not a kernel), -E2BIG (does not fit), else a KVM failure. */
+ * -ENOENT (a file), -ENOEXEC (not a kernel), -E2BIG (does not fit), else a KVM failure. With
+ * cfg->restore_dir it rebuilds the machine of that snapshot instead of booting: -EBADMSG then
+ * for a snapshot that is corrupt, truncated, of another version or not for this config. */
 int machine_build(struct machine *m, const struct vmm_config *cfg,
 		  const struct machine_events *ev, char *err, size_t errlen);
 /* Starts the device thread and the vCPU threads and returns once each has run thread_start;
@@ -82,5 +100,10 @@ int machine_start(struct machine *m, char *err, size_t errlen);
 /* Replaces the egress policy (JSON wire form, see netctl.h) from the main thread: the next frame
  * is judged by it. -EINVAL with a message in err (the old policy stays), -ENOMEM. */
 int machine_net_set_policy(struct machine *m, json_t *policy, char *err, size_t errlen);
+/* Holds every vCPU (between instructions, its I/O complete) and then the device thread (between
+ * callbacks, so no request is half served). -ETIMEDOUT if they did not stop within timeout_ms;
+ * the machine then runs on. Main thread only. */
+int machine_pause(struct machine *m, int timeout_ms);
+void machine_resume(struct machine *m);
 /* Stops the machine from outside (the "stop" command). Does not return. */
 void machine_stop(struct machine *m, const char *reason, const char *detail);

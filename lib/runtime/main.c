@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "control_server.h"
+#include "errcode.h"
 #include "isolate.h"
 #include "machine.h"
 #include "util/host_probe.h"
@@ -64,20 +65,6 @@ static void __attribute__((noreturn)) fail(const char *code, const char *message
 	exit(1);
 }
 
-static const char *errno_to_code(int err)
-{
-	switch (err) {
-	case ENOENT: return "ENOENT";
-	case EACCES:
-	case EPERM: return "EPERM";
-	case ENOEXEC: return "EKERNEL";
-	case E2BIG: return "ERANGE";
-	case ENOMEM: return "ENOMEM";
-	case EINVAL: return "EINVAL";
-	default: return "EVMM";
-	}
-}
-
 static void on_ready(void *ctx, double seconds)
 {
 	control_send(json_pack("{s:s, s:f}", "event", "ready", "seconds", seconds));
@@ -103,11 +90,12 @@ static int on_thread_start(void *ctx, enum machine_thread kind)
 			      kind == MACHINE_THREAD_VCPU ? JAIL_ROLE_VCPU : JAIL_ROLE_DEVICE);
 }
 
-/* RLIMIT_FSIZE: room for the console log and the largest disk; none for a block device, whose
- * size is not a file's. */
+/* RLIMIT_FSIZE: room for the console log, the largest disk and a snapshot's memory file (as
+ * large as guest RAM); none for a block device, whose size is not a file's. */
 static uint64_t max_file_size(const struct vmm_config *cfg)
 {
-	uint64_t max = CONSOLE_FILE_MAX;
+	uint64_t max =
+	    CONSOLE_FILE_MAX > cfg->memory_mib << 20 ? CONSOLE_FILE_MAX : cfg->memory_mib << 20;
 	struct stat st;
 
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
@@ -243,7 +231,7 @@ static void start(struct machine *m, const struct vmm_config *cfg, struct machin
 		probe();
 	rc = machine_build(m, cfg, ev, err, sizeof(err));
 	if (rc < 0)
-		fail(errno_to_code(-rc), err);
+		fail(vmm_errcode(-rc), err);
 	/* Bound while the state directory can still be written. */
 	if (cfg->control_path && (rc = control_server_open(cfg->control_path, server)) < 0) {
 		snprintf(err, sizeof(err), "command socket %s: %s", cfg->control_path, strerror(-rc));

@@ -76,6 +76,11 @@ static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, si
 		n->tap_fd = n->dns_fd = -1;
 		return -EINVAL;
 	}
+	/* Snapshots do not carry a network yet (docs/snapshot.md). */
+	if (c->restore_dir && c->net.tap_fd >= 0) {
+		snprintf(err, errlen, "config: a restored machine cannot have a network yet");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -127,18 +132,29 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	size_t i;
 	int vcpus = 0;
 	json_int_t mib = 0;
-
 	int probe = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->net.tap_fd = -1;
+	c->agent = 1;
 	if (json_unpack(msg, "{s:b}", "probe", &probe) == 0 && probe)
 		return vmm_config_parse_probe(msg, c, err, errlen);
-	if (json_unpack_ex(msg, &jerr, 0, "{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "kernel",
-			   &c->kernel, "initramfs", &c->initramfs, "cmdline", &c->cmdline,
+	c->agent = 1;
+	if (json_unpack_ex(msg, &jerr, 0, "{s?s, s?s, s?s, s?s, s?b}", "restore", &c->restore_dir,
+			   "id", &c->id, "kernel", &c->kernel, "initramfs", &c->initramfs, "agent",
+			   &c->agent) < 0 ||
+	    json_unpack_ex(msg, &jerr, 0, "{s?s, s:s, s:i, s:I, s:o}", "cmdline", &c->cmdline,
 			   "console_log", &c->console_log, "vcpus", &vcpus, "memory_mib", &mib,
 			   "disks", &disks) < 0) {
 		snprintf(err, errlen, "config: %s", jerr.text);
+		return -EINVAL;
+	}
+	if (!c->restore_dir && (!c->kernel || !c->initramfs || !c->cmdline)) {
+		snprintf(err, errlen, "config: kernel, initramfs and cmdline are required to boot");
+		return -EINVAL;
+	}
+	if (c->restore_dir && c->restore_dir[0] != '/') {
+		snprintf(err, errlen, "config: restore directory is not absolute");
 		return -EINVAL;
 	}
 	if (vcpus < 1 || vcpus > VMM_MAX_VCPUS || mib < 64 || mib > (1 << 20) ||
@@ -168,6 +184,11 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	if (c->ndisks + (c->vsock_uds != NULL) + (c->net.tap_fd >= 0) > VMM_MAX_VIRTIO) {
 		snprintf(err, errlen, "config: %u disks, vsock and net need more than %d interrupts",
 			 c->ndisks, VMM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+	/* Snapshots do not carry a network yet (docs/snapshot.md). */
+	if (c->restore_dir && c->net.tap_fd >= 0) {
+		snprintf(err, errlen, "config: a restored machine cannot have a network yet");
 		return -EINVAL;
 	}
 	return 0;

@@ -38,6 +38,8 @@ struct vmm_net {
 
 /* Strings point into the JSON object, which must outlive the config. */
 struct vmm_config {
+	/* kernel, initramfs and cmdline are required for a boot; for a restore they are only
+	 * carried into the next snapshot's manifest (NULL if absent). */
 	const char *kernel, *initramfs, *cmdline, *console_log;
 	unsigned vcpus;
 	unsigned long long memory_mib;
@@ -53,6 +55,9 @@ struct vmm_config {
 	/* Where to listen for commands from any process ("control": PATH); NULL: nowhere. */
 	const char *control_path;
 	struct vmm_net net;
+	const char *id;          /* the sandbox's id, for snapshot manifests (may be NULL) */
+	int agent;               /* the guest runs the agent ("agent", default 1) */
+	const char *restore_dir; /* "restore": resume the snapshot in this directory, not boot */
 };
 
 /* 0, or -EINVAL with a message in err (the library validated already; this guards the VMM).

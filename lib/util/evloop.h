@@ -1,4 +1,5 @@
-/* A small epoll loop for the device thread: fds with callbacks, stopped through an eventfd. */
+/* A small epoll loop for the device thread: fds with callbacks, stopped through an eventfd, and
+ * paused between callbacks for a snapshot. */
 #pragma once
 #include <stdint.h>
 
@@ -14,3 +15,9 @@ int evloop_del(struct evloop *l, int fd);
 int evloop_run(struct evloop *l);
 /* Thread-safe and async-signal-safe. */
 void evloop_stop(struct evloop *l);
+/* From another thread: parks the loop thread between two callbacks and returns once it is
+ * parked, or -ETIMEDOUT after timeout_ms (the loop is then left running). A loop that is not
+ * running yet parks as soon as it starts. */
+int evloop_pause(struct evloop *l, int timeout_ms);
+/* Lets a paused loop go on. */
+void evloop_resume(struct evloop *l);

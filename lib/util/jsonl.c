@@ -6,11 +6,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 void jsonl_reader_init(struct jsonl_reader *r, int fd)
 {
 	r->fd = fd;
 	r->len = 0;
+	r->take_fds = 0;
+	r->nfds = 0;
+}
+
+void jsonl_reader_init_fds(struct jsonl_reader *r, int fd)
+{
+	jsonl_reader_init(r, fd);
+	r->take_fds = 1;
+}
+
+unsigned jsonl_reader_take_fds(struct jsonl_reader *r, int *fds)
+{
+	unsigned n = r->nfds;
+
+	memcpy(fds, r->fds, n * sizeof(int));
+	r->nfds = 0;
+	return n;
+}
+
+void jsonl_reader_close_fds(struct jsonl_reader *r)
+{
+	for (unsigned i = 0; i < r->nfds; i++)
+		close(r->fds[i]);
+	r->nfds = 0;
 }
 
 /* Parses and removes the first complete line from the buffer, if there is one. */
@@ -44,7 +69,10 @@ int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out)
 
 		if (rc != 0)
 			return rc;
-		n = read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
+		n = r->take_fds
+			? recv_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline,
+				     r->fds, &r->nfds, IO_MAX_FDS)
+			: read_until(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, deadline);
 		if (n <= 0)
 			return (int)n;
 		r->len += (size_t)n;
@@ -52,6 +80,11 @@ int jsonl_read(struct jsonl_reader *r, int timeout_ms, json_t **out)
 }
 
 int jsonl_write(int fd, const json_t *msg)
+{
+	return jsonl_write_fds(fd, msg, NULL, 0);
+}
+
+int jsonl_write_fds(int fd, const json_t *msg, const int *fds, unsigned nfds)
 {
 	char *s = json_dumps(msg, JSON_COMPACT);
 	size_t len, off = 0;
@@ -65,6 +98,10 @@ int jsonl_write(int fd, const json_t *msg)
 		return -EMSGSIZE;
 	}
 	s[len++] = '\n'; /* replaces the NUL: json_dumps' buffer has room for it */
+	if (nfds) {
+		rc = send_with_fds(fd, s, len, fds, nfds);
+		off = len;
+	}
 	while (off < len) {
 		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)

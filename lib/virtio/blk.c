@@ -84,6 +84,11 @@ fail:
 	return err;
 }
 
+int virtio_blk_fd(const struct virtio_blk *b)
+{
+	return b->fd;
+}
+
 static uint64_t blk_features(void *dev)
 {
 	struct virtio_blk *b = dev;

@@ -343,3 +343,98 @@ int virtio_mmio_pop(struct virtio_mmio *t, struct virtq *q, struct virtq_req *r)
 	}
 	return ret;
 }
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	unsigned n = mmio_num_queues(t);
+
+	pthread_mutex_lock(&t->notify_lock);
+	if (t->ops->quiesce)
+		t->ops->quiesce(t->dev);
+	pthread_mutex_lock(&t->lock);
+	memset(s, 0, sizeof(*s));
+	s->device_id = t->ops->device_id;
+	s->nqueues = n;
+	s->status = t->status;
+	s->device_features_sel = t->device_features_sel;
+	s->driver_features_sel = t->driver_features_sel;
+	s->queue_sel = t->queue_sel;
+	s->driver_features = t->driver_features;
+	s->interrupt_status = t->interrupt_status;
+	s->config_generation = t->config_generation;
+	for (unsigned i = 0; i < n; i++) {
+		const struct virtio_mmio_queue *q = &t->queues[i];
+		struct virtio_mmio_queue_state *qs = &s->queues[i];
+
+		qs->num = q->num;
+		qs->ready = (uint16_t)q->vq.ready;
+		qs->last_avail = q->vq.last_avail;
+		qs->used_idx = q->vq.used_idx;
+		qs->desc = (uint64_t)q->desc_hi << 32 | q->desc_lo;
+		qs->avail = (uint64_t)q->avail_hi << 32 | q->avail_lo;
+		qs->used = (uint64_t)q->used_hi << 32 | q->used_lo;
+	}
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_unlock(&t->notify_lock);
+}
+
+static int mmio_restore_queue(struct virtio_mmio *t, struct virtio_mmio_queue *q,
+			      const struct virtio_mmio_queue_state *qs)
+{
+	if (qs->num > t->ops->queue_max_size || qs->ready > 1)
+		return -EINVAL;
+	q->num = qs->num;
+	q->desc_lo = (uint32_t)qs->desc;
+	q->desc_hi = (uint32_t)(qs->desc >> 32);
+	q->avail_lo = (uint32_t)qs->avail;
+	q->avail_hi = (uint32_t)(qs->avail >> 32);
+	q->used_lo = (uint32_t)qs->used;
+	q->used_hi = (uint32_t)(qs->used >> 32);
+	if (!qs->ready)
+		return 0;
+	if (virtq_setup(&q->vq, t->mem, qs->num, qs->desc, qs->avail, qs->used) < 0)
+		return -EINVAL;
+	q->vq.last_avail = qs->last_avail;
+	q->vq.used_idx = qs->used_idx;
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+{
+	unsigned n = mmio_num_queues(t);
+	int rc = 0;
+
+	if (s->device_id != t->ops->device_id || s->nqueues != n)
+		return -EINVAL;
+	pthread_mutex_lock(&t->notify_lock);
+	pthread_mutex_lock(&t->lock);
+	for (unsigned i = 0; i < n && rc == 0; i++)
+		rc = mmio_restore_queue(t, &t->queues[i], &s->queues[i]);
+	if (rc == 0) {
+		t->status = s->status;
+		t->device_features_sel = s->device_features_sel;
+		t->driver_features_sel = s->driver_features_sel;
+		t->queue_sel = s->queue_sel;
+		t->driver_features = s->driver_features;
+		t->interrupt_status = s->interrupt_status;
+		t->config_generation = s->config_generation;
+		if ((t->status & VIRTIO_STATUS_DRIVER_OK) &&
+		    !(t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) && t->ops->activate(t->dev, t))
+			rc = -EIO;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (rc == 0 && t->ops->restored)
+		t->ops->restored(t->dev);
+	pthread_mutex_unlock(&t->notify_lock);
+	if (rc < 0)
+		memset(t->queues, 0, sizeof(t->queues));
+	return rc;
+}
+
+void virtio_mmio_restart(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+	if (t->interrupt_status)
+		mmio_raise(t, 0);
+	pthread_mutex_unlock(&t->lock);
+}

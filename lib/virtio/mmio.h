@@ -44,6 +44,35 @@ struct virtio_mmio {
 	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
 };
 
+/* A transport's state for a snapshot (fixed layout, stored as is). Queue addresses are the
+ * registers as the driver wrote them, so a queue being set up is restored as far as it got. */
+struct virtio_mmio_queue_state {
+	uint16_t num;
+	uint16_t ready;
+	uint16_t last_avail;
+	uint16_t used_idx;
+	uint32_t reserved;
+	uint32_t reserved2;
+	uint64_t desc, avail, used;
+};
+
+struct virtio_mmio_state {
+	uint32_t device_id;
+	uint32_t nqueues;
+	uint32_t status;
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint32_t queue_sel;
+	uint64_t driver_features;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	struct virtio_mmio_queue_state queues[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+_Static_assert(sizeof(struct virtio_mmio_queue_state) == 40, "queue state layout");
+_Static_assert(sizeof(struct virtio_mmio_state) == 40 + 40 * VIRTIO_MMIO_MAX_QUEUES,
+	       "transport state layout");
+
 /* irq_fd is owned by the caller. */
 void virtio_mmio_init(struct virtio_mmio *t, const struct virtio_dev_ops *ops, void *dev,
 		      const struct guest_mem *mem, uint64_t base, uint32_t gsi, int irq_fd);
@@ -68,6 +97,18 @@ void virtio_mmio_notify_config(struct virtio_mmio *t);
 /* Device hit an error it cannot recover from (e.g. a broken avail index): set
  * DEVICE_NEEDS_RESET and raise the config interrupt so the driver resets it. */
 void virtio_mmio_set_needs_reset(struct virtio_mmio *t);
+/* Snapshot, with the vCPUs and the device thread paused: lets the device hand back buffers in
+ * flight (ops->quiesce), then records the registers and ring positions. */
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+/* Restore into a fresh transport whose device thread has not started: checks the state against
+ * this device and guest memory (-EINVAL: another device, a queue too large, rings outside RAM),
+ * re-arms the queues, activates the device if the driver had, then calls ops->restored.
+ * -EIO when the device refuses to activate. */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s);
+/* After a restore, once the device thread runs: raises the interrupt again if the guest had
+ * not acknowledged it yet (the interrupt line itself is not part of the state). */
+void virtio_mmio_restart(struct virtio_mmio *t);
+
 /* virtq_pop for a device of this transport: a broken ring (-EIO) marks the device as needing a
  * reset and reads as empty, so device loops only tell requests (1), rejected chains (-EINVAL,
  * already completed) and the end (0) apart. */

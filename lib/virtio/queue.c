@@ -166,6 +166,11 @@ int virtq_pop(struct virtq *q, struct virtq_req *r)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *q)
+{
+	q->last_avail--;
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
 	struct virtq_used_elem *e = &q->used->ring[q->used_idx % q->size];

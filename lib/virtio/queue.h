@@ -43,6 +43,10 @@ void virtq_reset(struct virtq *q);
  * -EIO when the avail index itself is impossible (more than `size` ahead): the queue is broken. */
 int virtq_pop(struct virtq *q, struct virtq_req *r);
 
+/* Takes back the last pop, whose chain was not completed: the next pop returns it again. The
+ * driver cannot have reused that avail slot, since the buffer is still out. */
+void virtq_unpop(struct virtq *q);
+
 /* Puts head on the used ring with `written` bytes written by the device. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 

@@ -24,4 +24,11 @@ struct virtio_dev_ops {
 	/* The driver wrote 0 to Status: forget negotiated state. */
 	void (*reset)(void *dev);
 	void (*free)(void *dev);
+	/* Snapshot, with the vCPUs and the device thread paused: give back any buffer popped but
+	 * not completed (virtq_unpop), so the saved ring indices cover finished work only; the
+	 * device pops it again when it runs on. Optional. */
+	void (*quiesce)(void *dev);
+	/* Restore: the transport's registers and rings were reinstated (activate ran if the
+	 * driver was up) and the device thread has not started. Optional. */
+	void (*restored)(void *dev);
 };

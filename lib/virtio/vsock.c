@@ -542,6 +542,30 @@ static void vsock_reset(void *dev)
 	vsock_host_wake(v);
 }
 
+/* The device thread is paused: an rx buffer held for a client with nothing to read goes back
+ * to the ring, so the snapshot's indices cover completed buffers only. */
+static void vsock_quiesce(void *dev)
+{
+	struct vsock *v = dev;
+	struct virtio_mmio *t = __atomic_load_n(&v->t, __ATOMIC_ACQUIRE);
+	struct virtq *q = t ? virtio_mmio_queue(t, VSOCK_QUEUE_RX) : NULL;
+
+	if (v->rx_held && q) {
+		virtq_unpop(q);
+		v->rx_held = 0;
+	}
+}
+
+/* Restored from a snapshot: no host connection survived, so the guest must drop its own
+ * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET; listening sockets stay). Sent on the first kick of the
+ * event queue, which the VMM replays once the device thread runs. */
+static void vsock_restored(void *dev)
+{
+	struct vsock *v = dev;
+
+	v->event_pending = 1;
+}
+
 static void vsock_free(void *dev)
 {
 	struct vsock *v = dev;
@@ -593,4 +617,6 @@ const struct virtio_dev_ops vsock_ops = {
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,
 	.free = vsock_free,
+	.quiesce = vsock_quiesce,
+	.restored = vsock_restored,
 };

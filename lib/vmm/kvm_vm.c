@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define KVM_CPUID_MAX_ENTRIES 256
+#define KVM_MSR_LIST_MAX 1024
 /* Intel needs these three pages for real-mode emulation; they sit just below the BIOS area,
  * inside the MMIO hole, never in guest RAM. */
 #define KVM_TSS_ADDR 0xfffbd000
@@ -49,11 +50,32 @@ int kvm_vm_create(struct kvm_vm *vm, const char **why)
 		*why = "KVM_GET_SUPPORTED_CPUID";
 		goto fail_errno;
 	}
+	vm->msrs = calloc(1, sizeof(*vm->msrs) + KVM_MSR_LIST_MAX * sizeof(uint32_t));
+	if (!vm->msrs) {
+		err = -ENOMEM;
+		*why = "allocating the MSR list";
+		goto fail;
+	}
+	vm->msrs->nmsrs = KVM_MSR_LIST_MAX;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, vm->msrs) < 0) {
+		*why = "KVM_GET_MSR_INDEX_LIST";
+		goto fail_errno;
+	}
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		*why = "KVM_CREATE_VM";
 		goto fail_errno;
 	}
+	if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0) {
+		*why = "KVM without XSAVE state (KVM_CAP_XSAVE)";
+		err = -ENOTSUP;
+		goto fail;
+	}
+	/* Larger than struct kvm_xsave when the host has AMX-sized state. */
+	err = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+	vm->has_xsave2 = err > 0;
+	vm->xsave_size = err > (int)sizeof(struct kvm_xsave) ? (unsigned)err
+							     : (unsigned)sizeof(struct kvm_xsave);
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
 		*why = "KVM_SET_TSS_ADDR";
 		goto fail_errno;
@@ -81,7 +103,9 @@ void kvm_vm_destroy(struct kvm_vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm->cpuid);
+	free(vm->msrs);
 	vm->cpuid = NULL;
+	vm->msrs = NULL;
 	vm->vm_fd = vm->kvm_fd = -1;
 }
 
@@ -138,4 +162,44 @@ int kvm_vm_irq_line(struct kvm_vm *vm, uint32_t irq, int level)
 {
 	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}
+
+int kvm_vm_get_irqchip(struct kvm_vm *vm, unsigned chip, struct kvm_irqchip *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->chip_id = chip;
+	return ioctl(vm->vm_fd, KVM_GET_IRQCHIP, out) < 0 ? -errno : 0;
+}
+
+int kvm_vm_set_irqchip(struct kvm_vm *vm, const struct kvm_irqchip *chip)
+{
+	return ioctl(vm->vm_fd, KVM_SET_IRQCHIP, chip) < 0 ? -errno : 0;
+}
+
+int kvm_vm_get_pit(struct kvm_vm *vm, struct kvm_pit_state2 *out)
+{
+	memset(out, 0, sizeof(*out));
+	return ioctl(vm->vm_fd, KVM_GET_PIT2, out) < 0 ? -errno : 0;
+}
+
+int kvm_vm_set_pit(struct kvm_vm *vm, const struct kvm_pit_state2 *pit)
+{
+	return ioctl(vm->vm_fd, KVM_SET_PIT2, pit) < 0 ? -errno : 0;
+}
+
+int kvm_vm_get_clock(struct kvm_vm *vm, uint64_t *ns)
+{
+	struct kvm_clock_data c = { 0 };
+
+	if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &c) < 0)
+		return -errno;
+	*ns = c.clock;
+	return 0;
+}
+
+int kvm_vm_set_clock(struct kvm_vm *vm, uint64_t ns)
+{
+	struct kvm_clock_data c = { .clock = ns };
+
+	return ioctl(vm->vm_fd, KVM_SET_CLOCK, &c) < 0 ? -errno : 0;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "util/log.h"
 
+#define CPUID_MAX_ENTRIES 256
 #define CPUID_HYPERVISOR (1u << 31) /* leaf 1 ECX */
 #define CPUID_HTT (1u << 28)        /* leaf 1 EDX */
 
@@ -178,9 +180,13 @@ int vcpu_run(struct vcpu *v, const struct vcpu_env *env)
 
 	for (;;) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			int err = errno;
+
+			if (err == EINTR && env->on_kick)
+				env->on_kick(env->ctx, v);
+			if (err == EINTR || err == EAGAIN)
 				continue;
-			return -errno;
+			return -err;
 		}
 		switch (r->exit_reason) {
 		case KVM_EXIT_IO:
@@ -223,4 +229,186 @@ int vcpu_run(struct vcpu *v, const struct vcpu_env *env)
 			return 0;
 		}
 	}
+}
+
+void vcpu_kick(struct vcpu *v, pthread_t thread, int signal)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(thread, signal);
+}
+
+void vcpu_kick_done(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
+void vcpu_state_free(struct vcpu_state *s)
+{
+	free(s->cpuid);
+	free(s->xsave);
+	free(s->msrs);
+	memset(s, 0, sizeof(*s));
+}
+
+/* KVM_GET_MSRS stops at the first MSR it cannot read and returns how many it read: such an
+ * MSR (one this CPU model lacks) is dropped from the list and the rest read again. */
+static int vcpu_save_msrs(struct vcpu *v, const struct kvm_vm *vm, struct vcpu_state *s)
+{
+	uint32_t n = vm->msrs->nmsrs;
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
+
+	if (!m)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		m->entries[i].index = vm->msrs->indices[i];
+	for (;;) {
+		int got;
+
+		m->nmsrs = n;
+		got = ioctl(v->fd, KVM_GET_MSRS, m);
+		if (got < 0) {
+			free(m);
+			return -errno;
+		}
+		if ((uint32_t)got >= n)
+			break;
+		memmove(&m->entries[got], &m->entries[got + 1],
+			(n - (uint32_t)got - 1) * sizeof(m->entries[0]));
+		n--;
+	}
+	s->msrs = m;
+	s->msrs_size = sizeof(*m) + n * sizeof(struct kvm_msr_entry);
+	return 0;
+}
+
+static int vcpu_save_cpuid(struct vcpu *v, struct vcpu_state *s)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+
+	if (!c)
+		return -ENOMEM;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(v->fd, KVM_GET_CPUID2, c) < 0) {
+		int err = -errno;
+		free(c);
+		return err;
+	}
+	s->cpuid = c;
+	s->cpuid_size = sizeof(*c) + c->nent * sizeof(c->entries[0]);
+	return 0;
+}
+
+int vcpu_save(struct vcpu *v, const struct kvm_vm *vm, struct vcpu_state *s)
+{
+	int rc, khz;
+
+	memset(s, 0, sizeof(*s));
+	s->xsave_size = vm->xsave_size;
+	s->xsave = calloc(1, s->xsave_size);
+	if (!s->xsave)
+		return -ENOMEM;
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &s->mp_state) < 0 ||
+	    ioctl(v->fd, KVM_GET_REGS, &s->regs) < 0 ||
+	    ioctl(v->fd, KVM_GET_SREGS, &s->sregs) < 0 ||
+	    ioctl(v->fd, vm->has_xsave2 ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, s->xsave) < 0 ||
+	    ioctl(v->fd, KVM_GET_XCRS, &s->xcrs) < 0 ||
+	    ioctl(v->fd, KVM_GET_DEBUGREGS, &s->debugregs) < 0 ||
+	    ioctl(v->fd, KVM_GET_LAPIC, &s->lapic) < 0 ||
+	    ioctl(v->fd, KVM_GET_VCPU_EVENTS, &s->events) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
+	rc = vcpu_save_cpuid(v, s);
+	if (rc == 0)
+		rc = vcpu_save_msrs(v, vm, s);
+	if (rc == 0)
+		return 0;
+fail:
+	vcpu_state_free(s);
+	return rc;
+}
+
+/* KVM_SET_MSRS also stops at the first MSR it refuses: that one is logged and skipped. */
+static int vcpu_restore_msrs(struct vcpu *v, const struct kvm_msrs *saved)
+{
+	size_t size = sizeof(*saved) + saved->nmsrs * sizeof(saved->entries[0]);
+	struct kvm_msrs *m = malloc(size);
+	uint32_t done = 0;
+
+	if (!m)
+		return -ENOMEM;
+	while (done < saved->nmsrs) {
+		int set;
+
+		m->nmsrs = saved->nmsrs - done;
+		m->pad = 0;
+		memcpy(m->entries, &saved->entries[done], m->nmsrs * sizeof(m->entries[0]));
+		set = ioctl(v->fd, KVM_SET_MSRS, m);
+		if (set < 0) {
+			int err = -errno;
+			free(m);
+			return err;
+		}
+		done += (uint32_t)set;
+		if (done < saved->nmsrs) {
+			vmm_log("vcpu %u: KVM refused MSR %#x = %#llx; skipped", v->id,
+				saved->entries[done].index,
+				(unsigned long long)saved->entries[done].data);
+			done++;
+		}
+	}
+	free(m);
+	return 0;
+}
+
+/* The step that failed, for the message. */
+static int vcpu_step(int ok, const char *what, const char **failed)
+{
+	if (!ok && !*failed)
+		*failed = what;
+	return ok;
+}
+
+int vcpu_restore(struct vcpu *v, const struct vcpu_state *s, char *err, size_t errlen)
+{
+	const char *failed = NULL;
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0), rc;
+
+	/* A host with another TSC rate: the guest's clocks only keep time if KVM scales. */
+	if (s->tsc_khz && khz > 0 && (uint32_t)khz != s->tsc_khz &&
+	    ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)s->tsc_khz) < 0)
+		vmm_log("vcpu %u: TSC at %d kHz, the snapshot's ran at %u kHz and KVM cannot scale "
+			"(%m): guest time will drift",
+			v->id, khz, s->tsc_khz);
+	if (vcpu_step(ioctl(v->fd, KVM_SET_CPUID2, s->cpuid) == 0, "KVM_SET_CPUID2", &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_MP_STATE, &s->mp_state) == 0, "KVM_SET_MP_STATE",
+		      &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_SREGS, &s->sregs) == 0, "KVM_SET_SREGS", &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_REGS, &s->regs) == 0, "KVM_SET_REGS", &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_XSAVE, s->xsave) == 0, "KVM_SET_XSAVE", &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) == 0, "KVM_SET_XCRS", &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_DEBUGREGS, &s->debugregs) == 0, "KVM_SET_DEBUGREGS",
+		      &failed) &&
+	    vcpu_step(ioctl(v->fd, KVM_SET_LAPIC, &s->lapic) == 0, "KVM_SET_LAPIC", &failed)) {
+		rc = vcpu_restore_msrs(v, s->msrs);
+		if (rc < 0) {
+			snprintf(err, errlen, "vCPU %u: KVM_SET_MSRS: %s", v->id, strerror(-rc));
+			return rc;
+		}
+		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &s->events) == 0)
+			return 0;
+		failed = "KVM_SET_VCPU_EVENTS";
+	}
+	rc = -errno;
+	snprintf(err, errlen, "vCPU %u: %s: %s", v->id, failed, strerror(errno));
+	return rc;
+}
+
+void vcpu_clock_paused(struct vcpu *v)
+{
+	/* EINVAL when the guest never enabled kvmclock: nothing to tell it then. */
+	if (ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		vmm_log("vcpu %u: KVM_KVMCLOCK_CTRL: %m", v->id);
 }

@@ -482,6 +482,24 @@ static void test_all(void)
 	free(text);
 }
 
+/* A sandbox with a network cannot be snapshotted yet: refused before anything pauses, the
+ * directory the call made removed, and the guest answers on. */
+static void test_no_snapshot(void)
+{
+	char dir[300], *out = NULL;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s-snap", state);
+	rc = sbx_sandbox_snapshot(sb, dir, NULL);
+	printf("snapshot with a network: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
+	CHECK_EQ(rc, SBX_ENOTSUP);
+	CHECK(e2e_contains(sbx_sandbox_last_error(sb), "network"));
+	CHECK(access(dir, F_OK) < 0);
+	CHECK_EQ(guest("echo still here", &out), 0);
+	CHECK(out && e2e_contains(out, "still here"));
+	free(out);
+}
+
 /* Nothing of the sandbox's network is left once it is destroyed. */
 static void test_destroyed(void)
 {
@@ -552,6 +570,7 @@ int main(int argc, char **argv)
 		test_live_change();
 		test_domains();
 		test_all();
+		test_no_snapshot();
 		printf("denials in all: %llu\n", log_total());
 	} else {
 		fprintf(stderr, "not ready: %s\n", sbx_sandbox_last_error(sb));

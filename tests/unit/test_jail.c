@@ -116,6 +116,15 @@ static void do_kvm_run(void)
 		child_exit(5);
 }
 
+/* A snapshot's state read: the control role's, nobody else's. */
+static void do_kvm_get_regs(void)
+{
+	struct kvm_regs regs;
+
+	if (syscall(SYS_ioctl, 2, KVM_GET_REGS, &regs) != -1 || errno != ENOTTY)
+		child_exit(8);
+}
+
 static void do_other_ioctl(void)
 {
 	syscall(SYS_ioctl, 2, KVM_CREATE_VM, 0);
@@ -179,6 +188,11 @@ static void test_seccomp(void)
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_VCPU, 0, do_kvm_run)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_VCPU, 0, do_other_ioctl)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DEVICE, 0, do_kvm_run)));
+	CHECK(exited_ok(run_filtered(JAIL_ROLE_CONTROL, 0, do_kvm_get_regs)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_CONTROL, 0, do_other_ioctl)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_CONTROL, 0, do_kvm_run)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_VCPU, 0, do_kvm_get_regs)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DEVICE, 0, do_kvm_get_regs)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_VCPU, 0, do_read)));
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_DEVICE, 0, do_read)));
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_DEVICE, 0, do_unix_socket)));

@@ -16,6 +16,71 @@ static int feed(int fd, const char *s, size_t n)
 	return send(fd, s, n, MSG_NOSIGNAL) == (ssize_t)n;
 }
 
+/* fds passed with a line (the snapshot command): received by a reader that takes them, the
+ * surplus of a hostile sender closed, never kept; a plain reader drops them. */
+static void test_fds(void)
+{
+	int sv[2], fds[IO_MAX_FDS + 2], got[IO_MAX_FDS], pipe_fds[2];
+	json_t *msg = NULL, *out = json_pack("{s:s}", "cmd", "snapshot");
+	unsigned n;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(pipe(pipe_fds), 0);
+	jsonl_reader_init_fds(&reader, sv[0]);
+	CHECK_EQ(jsonl_write_fds(sv[1], out, pipe_fds, 1), 0);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	CHECK(json_equal(msg, out));
+	json_decref(msg);
+	n = jsonl_reader_take_fds(&reader, got);
+	CHECK_EQ(n, 1);
+	CHECK(n == 1 && write(pipe_fds[1], "x", 1) == 1 && read(got[0], fds, 1) == 1);
+	if (n == 1)
+		close(got[0]);
+	CHECK_EQ(jsonl_reader_take_fds(&reader, got), 0);
+
+	/* More than IO_MAX_FDS: refused by the sender; a raw sendmsg of many is cut to the most. */
+	for (int i = 0; i < IO_MAX_FDS + 2; i++)
+		fds[i] = pipe_fds[0];
+	CHECK_EQ(jsonl_write_fds(sv[1], out, fds, IO_MAX_FDS + 1), -EINVAL);
+	CHECK_EQ(jsonl_write_fds(sv[1], out, fds, IO_MAX_FDS), 0);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	json_decref(msg);
+	CHECK_EQ(jsonl_reader_take_fds(&reader, got), IO_MAX_FDS);
+	for (int i = 0; i < IO_MAX_FDS; i++)
+		close(got[i]);
+	{
+		char control[CMSG_SPACE(sizeof(fds))] = {0}, line[] = "{}\n";
+		struct iovec iov = {line, 3};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				    .msg_controllen = sizeof(control)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(fds));
+		memcpy(CMSG_DATA(c), fds, sizeof(fds));
+		CHECK_EQ(sendmsg(sv[1], &mh, 0), 3);
+		CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+		json_decref(msg);
+		n = jsonl_reader_take_fds(&reader, got);
+		CHECK(n <= IO_MAX_FDS);
+		for (unsigned i = 0; i < n; i++)
+			close(got[i]);
+	}
+
+	/* A reader that takes none: the fds are dropped by the kernel with the bytes. */
+	jsonl_reader_init(&reader, sv[0]);
+	CHECK_EQ(jsonl_write_fds(sv[1], out, pipe_fds, 1), 0);
+	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 1);
+	json_decref(msg);
+	CHECK_EQ(reader.nfds, 0);
+	json_decref(out);
+	close(pipe_fds[0]);
+	close(pipe_fds[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	int sv[2];
@@ -74,5 +139,6 @@ int main(void)
 		;
 	CHECK_EQ(jsonl_read(&reader, 1000, &msg), 0);
 	close(sv[0]);
+	test_fds();
 	return TEST_SUMMARY();
 }
