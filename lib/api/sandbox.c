@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -87,33 +88,41 @@ int sbx_config_kernel_cmdline(const sbx_config *cfg, char **cmdline)
 	return SBX_OK;
 }
 
-static int check_file(sbx_config *cfg, const char *what, const char *path)
+/* Checks a file the VMM will open and makes its path absolute: the jailed VMM opens it from
+ * another working directory. */
+static int check_file(sbx_config *cfg, const char *what, char **path)
 {
+	char abs[PATH_MAX];
 	struct stat st;
 
-	if (!path)
+	if (!*path)
 		return sbx_fail(cfg->err, SBX_EINVAL, "no %s set", what);
-	if (stat(path, &st) < 0)
+	if (stat(*path, &st) < 0)
 		return sbx_fail(cfg->err, errno == ENOENT ? SBX_ENOENT : SBX_EIO, "%s %s: %s", what,
-				path, strerror(errno));
+				*path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return sbx_fail(cfg->err, SBX_EINVAL, "%s %s: not a regular file", what, path);
-	return SBX_OK;
+		return sbx_fail(cfg->err, SBX_EINVAL, "%s %s: not a regular file", what, *path);
+	if ((*path)[0] == '/')
+		return SBX_OK;
+	if (!realpath(*path, abs))
+		return sbx_fail(cfg->err, SBX_EIO, "%s %s: %s", what, *path, strerror(errno));
+	return sbx_set_string(path, abs) == SBX_OK ? SBX_OK
+						   : sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 }
 
 static int config_check(sbx_config *cfg)
 {
-	int rc = check_file(cfg, "kernel", cfg->kernel);
+	int rc = check_file(cfg, "kernel", &cfg->kernel);
 
 	if (rc == SBX_OK)
-		rc = check_file(cfg, "initramfs", cfg->initramfs);
+		rc = check_file(cfg, "initramfs", &cfg->initramfs);
 	if (rc == SBX_OK && cfg->ndisks == 0)
 		return sbx_fail(cfg->err, SBX_EINVAL, "no rootfs disk added");
 	if (rc == SBX_OK && cfg->net_policy && cfg->ndisks > SBX_MAX_DISKS_NET)
 		return sbx_fail(cfg->err, SBX_ERANGE, "at most %d disks with a network",
 				SBX_MAX_DISKS_NET);
 	for (unsigned i = 0; rc == SBX_OK && i < cfg->ndisks; i++)
-		rc = check_file(cfg, i == 0 ? "rootfs" : "disk", cfg->disks[i].path);
+		rc = check_file(cfg, i == 0 ? "rootfs" : "disk", &cfg->disks[i].path);
 	return rc;
 }
 
