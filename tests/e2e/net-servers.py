@@ -1,6 +1,7 @@
 """Test servers for the networking e2e test, run inside a network namespace the test made:
   TCP on 0.0.0.0:PORT for each port given: answers "hello ADDR:PORT from PEER" and logs
       "<time> tcp ADDR:PORT PEER" to LOGDIR/events.log;
+  TCP on 0.0.0.0:9001: a sink; reads to the end and answers the byte count;
   UDP on 0.0.0.0:9000: logs "<time> udp ADDR:9000 PEER DATA" and answers "pong";
   DNS on DNS_ADDR:53 (UDP): A records for the names given as NAME=ADDR (TTL 60), NXDOMAIN for
       the rest; logs "<time> dns NAME PEER".
@@ -37,6 +38,24 @@ def tcp_server(port):
             c.sendall(b"hello %s:%d from %s\n" % (local[0].encode(), local[1], peer[0].encode()))
         except OSError:
             pass
+        c.close()
+
+
+def sink_server():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 9001))
+    s.listen(8)
+    while True:
+        c, peer = s.accept()
+        total = 0
+        while True:
+            data = c.recv(1 << 16)
+            if not data:
+                break
+            total += len(data)
+        log("sink %d bytes from %s" % (total, peer[0]))
+        c.sendall(b"%d\n" % total)
         c.close()
 
 
@@ -85,6 +104,7 @@ def dns_server():
 for port in ports.split(","):
     threading.Thread(target=tcp_server, args=(int(port),), daemon=True).start()
 threading.Thread(target=udp_server, daemon=True).start()
+threading.Thread(target=sink_server, daemon=True).start()
 threading.Thread(target=dns_server, daemon=True).start()
 time.sleep(0.5)
 open(os.path.join(logdir, "ready"), "w").close()
