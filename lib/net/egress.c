@@ -618,8 +618,10 @@ enum egress_verdict egress_decide(struct egress *e, const struct pkt_info *pi,
 
 /* ---- denials ---- */
 
-static const char *egress_proto_name(const struct egress_denial *d)
+const char *egress_denial_proto(const struct egress_denial *d)
 {
+	if (d->reason == EGRESS_R_DNS_NAME)
+		return "dns";
 	if (d->ethertype == PKT_ETHERTYPE_ARP)
 		return "arp";
 	switch (d->proto) {
@@ -659,7 +661,7 @@ static void egress_log_line(struct egress *e, const struct egress_denial *d)
 		vmm_log("egress: denied DNS name %s (at %llu ms)", d->name,
 			(unsigned long long)d->time_ms);
 	else
-		vmm_log("egress: denied %s to %s port %u: %s (at %llu ms)", egress_proto_name(d),
+		vmm_log("egress: denied %s to %s port %u: %s (at %llu ms)", egress_denial_proto(d),
 			pkt_ipv4_format(d->dst_ip, ip), d->dst_port,
 			egress_reason_name((enum egress_reason)d->reason),
 			(unsigned long long)d->time_ms);

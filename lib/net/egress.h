@@ -99,6 +99,10 @@ struct egress_denial {
 	char name[DNS_NAME_TEXT_MAX + 1]; /* EGRESS_R_DNS_NAME: the name asked for; else "" */
 };
 
+/* What a denial stopped, as logs and the denial log name it: "tcp", "udp", "icmp", "ip",
+ * "dns" (a name asked of our DNS server), "arp", "frame". */
+const char *egress_denial_proto(const struct egress_denial *d);
+
 struct egress_stats {
 	uint64_t passed, local, denied;
 	uint64_t by_reason[EGRESS_R_COUNT];

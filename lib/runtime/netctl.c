@@ -51,26 +51,6 @@ int netctl_policy_from_json(json_t *j, struct egress_policy **out, char *err, si
 	return 0;
 }
 
-static const char *netctl_proto(const struct egress_denial *d)
-{
-	if (d->reason == EGRESS_R_DNS_NAME)
-		return "dns";
-	if (d->ethertype == PKT_ETHERTYPE_ARP)
-		return "arp";
-	if (d->ethertype != PKT_ETHERTYPE_IPV4)
-		return "frame";
-	switch (d->proto) {
-	case PKT_PROTO_TCP:
-		return "tcp";
-	case PKT_PROTO_UDP:
-		return "udp";
-	case PKT_PROTO_ICMP:
-		return "icmp";
-	default:
-		return "ip";
-	}
-}
-
 /* The record's CLOCK_MONOTONIC stamp as wall-clock seconds. */
 static double netctl_wall_time(uint64_t mono_ms)
 {
@@ -103,7 +83,7 @@ json_t *netctl_log_json(struct egress *e, uint64_t cursor, size_t max)
 		    json_pack("{s:I, s:f, s:s, s:s, s:s, s:i}", "seq", (json_int_t)d[i].seq, "time",
 			      netctl_wall_time(d[i].time_ms), "reason",
 			      egress_reason_name((enum egress_reason)d[i].reason), "proto",
-			      netctl_proto(&d[i]), "dst", dst, "port",
+			      egress_denial_proto(&d[i]), "dst", dst, "port",
 			      d[i].reason == EGRESS_R_DNS_NAME ? 0 : (int)d[i].dst_port);
 		if (json_array_append_new(list, rec) < 0)
 			goto out;

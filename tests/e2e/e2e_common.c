@@ -1,9 +1,11 @@
 #define _GNU_SOURCE
 #include "e2e_common.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static const char *require_env(const char *name)
 {
@@ -52,4 +54,38 @@ void e2e_dump_console(sbx_sandbox *sb)
 int e2e_contains(const char *text, const char *needle)
 {
 	return text && strstr(text, needle) != NULL;
+}
+
+int e2e_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+char *e2e_sh_out(const char *fmt, ...)
+{
+	char cmd[4096], *buf = calloc(1, 65536);
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+
+	if (!buf)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	f = popen(cmd, "r");
+	if (f) {
+		n = fread(buf, 1, 65535, f);
+		pclose(f);
+	}
+	buf[n] = 0;
+	return buf;
 }

@@ -16,3 +16,7 @@ sbx_config *e2e_config(const struct e2e_env *e, unsigned vcpus, unsigned memory_
 void e2e_dump_console(sbx_sandbox *sb);
 /* 1 if text contains needle. */
 int e2e_contains(const char *text, const char *needle);
+/* Runs a shell command made from fmt; its exit status (128 if it did not exit). */
+__attribute__((format(printf, 1, 2))) int e2e_sh(const char *fmt, ...);
+/* Runs a shell command made from fmt; its stdout (first 64 KiB), NUL-terminated; free it. */
+__attribute__((format(printf, 1, 2))) char *e2e_sh_out(const char *fmt, ...);

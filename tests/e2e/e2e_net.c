@@ -59,39 +59,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static __attribute__((format(printf, 1, 2))) int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-/* The command's stdout (first 64 KiB), NUL-terminated; free it. */
-static __attribute__((format(printf, 1, 2))) char *sh_out(const char *fmt, ...)
-{
-	char cmd[4096], *buf = calloc(1, 65536);
-	size_t n = 0;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	f = popen(cmd, "r");
-	if (f) {
-		n = fread(buf, 1, 65535, f);
-		pclose(f);
-	}
-	buf[n] = 0;
-	return buf;
-}
-
 /* Runs a shell command in the guest; returns its exit code (-1 when exec failed), its stdout in
  * *out if wanted. */
 static int guest(const char *cmd, char **out)
@@ -238,8 +205,8 @@ static int modules(void)
 	int ok = 1;
 
 	for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++) {
-		if (sh("modprobe -q %s 2>/dev/null", mods[i]) != 0 &&
-		    sh("grep -qw ^%s /proc/modules", mods[i]) != 0) {
+		if (e2e_sh("modprobe -q %s 2>/dev/null", mods[i]) != 0 &&
+		    e2e_sh("grep -qw ^%s /proc/modules", mods[i]) != 0) {
 			loud("IMPOSSIBLE HERE: kernel module %s cannot be loaded (modprobe %s "
 			     "failed); "
 			     "sandbox networking needs it",
@@ -258,7 +225,7 @@ static int test_net_up(void)
 	snprintf(ns_srv, sizeof(ns_srv), "sbxt-srv-%d", pid);
 	snprintf(logdir, sizeof(logdir), "/tmp/sbxt-net-%d", pid);
 	mkdir(logdir, 0755);
-	return sh("set -e; ip link set lo up;"
+	return e2e_sh("set -e; ip link set lo up;"
 		  "ip netns add %1$s; ip netns add %2$s;"
 		  "ip link add sbxt-up0 type veth peer name up0 netns %1$s;"
 		  "ip addr add 198.51.100.1/24 dev sbxt-up0; ip link set sbxt-up0 up;"
@@ -281,7 +248,7 @@ static int test_net_up(void)
 static void test_net_down(void)
 {
 	/* ip netns exec execs the servers: the pid is theirs. */
-	sh("kill $(cat %s/servers.pid) 2>/dev/null; ip netns del %s 2>/dev/null; "
+	e2e_sh("kill $(cat %s/servers.pid) 2>/dev/null; ip netns del %s 2>/dev/null; "
 	   "ip netns del %s 2>/dev/null",
 	   logdir, ns_srv, ns_up);
 }
@@ -351,15 +318,15 @@ static void test_allow_address(void)
 	CHECK(log_has("tcp", "203.0.113.3", 8080, "destination not allowed"));
 	CHECK(log_has("udp", "203.0.113.2", 9000, "destination not allowed"));
 	/* The CLI edits the list in force. */
-	out = sh_out("%s net allow %s 203.0.113.3:8080 Example.org && %s net show %s", cli,
+	out = e2e_sh_out("%s net allow %s 203.0.113.3:8080 Example.org && %s net show %s", cli,
 		     sbx_sandbox_id(sb), cli, sbx_sandbox_id(sb));
 	CHECK(strcmp(out, "allow:203.0.113.2:8080,203.0.113.3:8080,example.org\n"
 			  "allow:203.0.113.2:8080,203.0.113.3:8080,example.org\n") == 0);
 	free(out);
-	out = sh_out("%s net deny %s 203.0.113.3:8080 example.org", cli, sbx_sandbox_id(sb));
+	out = e2e_sh_out("%s net deny %s 203.0.113.3:8080 example.org", cli, sbx_sandbox_id(sb));
 	CHECK(strcmp(out, "allow:203.0.113.2:8080\n") == 0);
 	free(out);
-	CHECK(sh("%s net allow %s 1.2.3.4:99999 2>/dev/null", cli, sbx_sandbox_id(sb)) == 2);
+	CHECK(e2e_sh("%s net allow %s 1.2.3.4:99999 2>/dev/null", cli, sbx_sandbox_id(sb)) == 2);
 }
 
 /* A guest loop connects three times a second while the policy flips: the server's log (this
@@ -407,7 +374,7 @@ static void test_domains(void)
 	double t0 = now();
 
 	printf("== policy allow:allowed.test\n");
-	CHECK_EQ(sh("%s net set %s allow:allowed.test", cli, sbx_sandbox_id(sb)), 0);
+	CHECK_EQ(e2e_sh("%s net set %s allow:allowed.test", cli, sbx_sandbox_id(sb)), 0);
 	CHECK_EQ(probe("resolve allowed.test", &out), 0);
 	CHECK(e2e_contains(out, "203.0.113.4"));
 	free(out);
@@ -452,7 +419,7 @@ static void test_all(void)
 	free(out);
 	/* Never the host itself, nor through it, whatever the policy: a listener of this namespace
 	 * on its uplink address stays out of reach. */
-	sh("timeout 20 python3 -c 'import socket; s = socket.socket(); s.bind((\"0.0.0.0\", "
+	e2e_sh("timeout 20 python3 -c 'import socket; s = socket.socket(); s.bind((\"0.0.0.0\", "
 	   "8099)); "
 	   "s.listen(); c, a = s.accept(); print(\"host reached from\", a)' &");
 	sleep(1);
@@ -470,7 +437,7 @@ static void test_all(void)
 		CHECK_EQ(sbx_exec_background(sb, o, NULL, NULL, &pid), SBX_OK);
 		sbx_exec_opts_free(o);
 		CHECK_EQ(probe("conn 127.0.0.1 8000 30", NULL), 0); /* it listens */
-		CHECK(sh("python3 -c 'import socket; socket.create_connection((\"%s\", 8000), 3)' "
+		CHECK(e2e_sh("python3 -c 'import socket; socket.create_connection((\"%s\", 8000), 3)' "
 			 "2>/dev/null",
 			 ip) != 0);
 		if (pid)
@@ -478,16 +445,16 @@ static void test_all(void)
 		free(ip);
 	}
 	/* The CLI: show and log. */
-	out = sh_out("%s net show %s", cli, sbx_sandbox_id(sb));
+	out = e2e_sh_out("%s net show %s", cli, sbx_sandbox_id(sb));
 	CHECK(strcmp(out, "all\n") == 0);
 	free(out);
-	out = sh_out("%s net log %s", cli, sbx_sandbox_id(sb));
+	out = e2e_sh_out("%s net log %s", cli, sbx_sandbox_id(sb));
 	printf("sandbox net log:\n%s", out);
 	CHECK(e2e_contains(out, "tcp   203.0.113.2:8081"));
 	CHECK(e2e_contains(out, "dns   denied.test"));
 	CHECK(e2e_contains(out, "denied in all"));
 	free(out);
-	out = sh_out("%s net log %s --json", cli, sbx_sandbox_id(sb));
+	out = e2e_sh_out("%s net log %s --json", cli, sbx_sandbox_id(sb));
 	CHECK(e2e_contains(out, "\"destination\": \"203.0.113.53\", \"port\": 53"));
 	free(out);
 	free(text);
@@ -518,7 +485,7 @@ static void test_destroyed(void)
 	int left = 1;
 
 	for (int i = 0; i < 50 && left; i++) {
-		out = sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
+		out = e2e_sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
 			     "ls %s/net-leases | wc -l",
 			     state);
 		left = strcmp(out, "0\n0\n0\n") != 0;
@@ -587,7 +554,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "not ready: %s\n", sbx_sandbox_last_error(sb));
 	}
 	if (testing_failed) {
-		char *vmm = sh_out("cat %s/%s/vmm.log", state, sbx_sandbox_id(sb));
+		char *vmm = e2e_sh_out("cat %s/%s/vmm.log", state, sbx_sandbox_id(sb));
 		fprintf(stderr, "----- vmm.log -----\n%s", vmm);
 		free(vmm);
 		e2e_dump_console(sb);

@@ -15,29 +15,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "e2e_common.h"
 #include "testing.h"
 
 static char state[128], vmm_log[160];
 static const char *self;
-
-static __attribute__((format(printf, 1, 2))) char *sh_out(const char *fmt, ...)
-{
-	char cmd[2048], *buf = calloc(1, 16384);
-	size_t n = 0;
-	va_list ap;
-	FILE *f;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	f = popen(cmd, "r");
-	if (f) {
-		n = fread(buf, 1, 16383, f);
-		pclose(f);
-	}
-	buf[n] = 0;
-	return buf;
-}
 
 static int sh_ok(const char *cmd)
 {
@@ -133,7 +115,7 @@ static void test_lease_and_teardown(void)
 		sbx_config_free(cfg);
 		return;
 	}
-	out = sh_out("ip -br addr show dev sbx-0a4d0008; ip route; nft list table ip sbx_0a4d0008; "
+	out = e2e_sh_out("ip -br addr show dev sbx-0a4d0008; ip route; nft list table ip sbx_0a4d0008; "
 		     "cat %s/net-leases/10.77.0.8; cat %s",
 		     state, vmm_log);
 	CHECK(contains(out, "10.77.0.13/30"));
@@ -165,7 +147,7 @@ static void test_lease_and_teardown(void)
 	}
 	sbx_sandbox_destroy(a);
 	for (int i = 0; i < 50; i++) {
-		out = sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
+		out = e2e_sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
 			     "ls %s/net-leases | wc -l; ls %s | wc -l",
 			     state, state);
 		if (strcmp(out, "0\n0\n0\n1\n") == 0 || i == 49)
@@ -201,7 +183,7 @@ static void test_too_large(void)
 	if (rc == SBX_OK)
 		sbx_sandbox_destroy(a);
 	CHECK(contains(sbx_config_last_error(cfg), "larger than the VMM takes"));
-	out = sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
+	out = e2e_sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
 		     "ls %s/net-leases | wc -l; ls %s | wc -l",
 		     state, state);
 	CHECK(contains(out, "0\n0\n0\n1\n"));
@@ -227,7 +209,7 @@ static void test_stale_lease(void)
 	CHECK_EQ(rc, SBX_OK);
 	if (rc != SBX_OK)
 		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
-	out = sh_out("cat %s/net-leases/10.77.0.8; nft list table ip sbx_0a4d0008", state);
+	out = e2e_sh_out("cat %s/net-leases/10.77.0.8; nft list table ip sbx_0a4d0008", state);
 	CHECK(rc == SBX_OK && contains(out, sbx_sandbox_id(a)));
 	CHECK(contains(out, "masquerade"));
 	free(out);
