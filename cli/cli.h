@@ -13,6 +13,11 @@ int slurp_stdin(char **data, size_t *len);
 /* A policy from the CLI's syntax ("none", "all", "allow:LIST"); prints why not and gives NULL. */
 sbx_net_policy *policy_parse_or_complain(const char *text);
 
+/* cli/args.c: the value of option --opt: 0, or -1 having said why text is not a whole number up
+ * to max / a number of seconds (fractions allowed) up to a day. */
+int parse_uint(const char *opt, const char *text, unsigned max, unsigned *out);
+int parse_seconds_ms(const char *opt, const char *text, unsigned *ms);
+
 /* cli/net.c */
 int cmd_net(int argc, char **argv);
 

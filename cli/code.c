@@ -84,17 +84,6 @@ static int run_code_print(const sbx_execution *e, int json)
 	return name ? 1 : 0;
 }
 
-/* Seconds (fractions allowed) up to a day; anything else is a usage error. */
-static int parse_timeout(const char *text, sbx_code_opts *o)
-{
-	char *end;
-	double seconds = strtod(text, &end);
-
-	if (end == text || *end || !(seconds >= 0 && seconds <= 86400))
-		return SBX_EINVAL;
-	return sbx_code_opts_set_timeout_ms(o, (unsigned)(seconds * 1000));
-}
-
 int cmd_run_code(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -108,6 +97,7 @@ int cmd_run_code(int argc, char **argv)
 	sbx_sandbox *sb = NULL;
 	char *code = NULL;
 	size_t len;
+	unsigned ms;
 	int c, json = 0, rc = SBX_OK, status;
 
 	if (argc < 3 || !o) {
@@ -121,7 +111,11 @@ int cmd_run_code(int argc, char **argv)
 		switch (c) {
 		case 'l': rc = sbx_code_opts_set_language(o, optarg); break;
 		case 'c': rc = sbx_code_opts_set_context(o, optarg); break;
-		case 't': rc = parse_timeout(optarg, o); break;
+		case 't':
+			rc = parse_seconds_ms("timeout", optarg, &ms)
+				     ? SBX_EINVAL
+				     : sbx_code_opts_set_timeout_ms(o, ms);
+			break;
 		case 'j': json = 1; break;
 		case 'o': saver.dir = optarg; break;
 		default: rc = SBX_EINVAL;

@@ -1,6 +1,7 @@
 /* sandbox: the command-line face of libsandbox. Each subcommand is a thin layer over the API. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -274,6 +275,7 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		{ "net-pool", required_argument, 0, 'P' },
 		{ "net-admit-private", no_argument, 0, 'A' }, { 0, 0, 0, 0 },
 	};
+	unsigned timeout;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -293,13 +295,29 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 			}
 			o->disks[o->ndisks++] = optarg;
 			break;
-		case 'c': o->cpus = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'm': o->memory = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'c':
+			if (parse_uint("cpus", optarg, 1024, &o->cpus))
+				return 2;
+			break;
+		case 'm':
+			if (parse_uint("memory", optarg, 1u << 30, &o->memory))
+				return 2;
+			break;
 		case 'e': o->exec = optarg; break;
 		case 'a': o->kernel_args = optarg; break;
-		case 't': o->timeout_s = atoi(optarg); break;
-		case 'q': o->cpu_quota = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'p': o->pids = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 't':
+			if (parse_uint("timeout", optarg, INT_MAX, &timeout))
+				return 2;
+			o->timeout_s = (int)timeout;
+			break;
+		case 'q':
+			if (parse_uint("cpu-quota", optarg, 1u << 20, &o->cpu_quota))
+				return 2;
+			break;
+		case 'p':
+			if (parse_uint("pids", optarg, 1u << 22, &o->pids))
+				return 2;
+			break;
 		case 'G':
 			if (parse_protections(optarg, &o->allow_degraded))
 				return 2;
@@ -541,6 +559,7 @@ static int cmd_exec(int argc, char **argv)
 	sbx_sandbox *sb;
 	char *in = NULL;
 	size_t in_len;
+	unsigned ms;
 	int c, rc = SBX_OK, status;
 
 	if (argc < 2 || !o) {
@@ -553,7 +572,11 @@ static int cmd_exec(int argc, char **argv)
 	while (rc == SBX_OK && (c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		char *eq;
 		switch (c) {
-		case 't': rc = sbx_exec_opts_set_timeout_ms(o, (unsigned)(atof(optarg) * 1000)); break;
+		case 't':
+			rc = parse_seconds_ms("timeout", optarg, &ms)
+				     ? SBX_EINVAL
+				     : sbx_exec_opts_set_timeout_ms(o, ms);
+			break;
 		case 'c': rc = sbx_exec_opts_set_cwd(o, optarg); break;
 		case 'u': rc = sbx_exec_opts_set_user(o, optarg); break;
 		case 's': rc = sbx_exec_opts_set_shell(o, optarg); break;
