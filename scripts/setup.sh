@@ -19,7 +19,7 @@ packages=(
   linux-image-cloud-amd64 debootstrap e2fsprogs cpio
   # tests and benchmarks: the emulated KVM host and the peer VMM we compare with
   qemu-system-x86 linux-image-amd64 busybox-static acpica-tools xfsprogs kmod lz4 zstd xz-utils
-  iproute2 ca-certificates
+  iproute2 nftables python3 ca-certificates
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: run as root (apt-get, debootstrap)" >&2
