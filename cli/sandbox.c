@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"      --kernel-args ARGS      extra kernel command-line words\n"
 		"      --timeout S             stop the guest after S seconds (default: none)\n"
 		"      --cpu-quota PCT --pids N   cgroup limits: CPU in %% of one CPU, tasks\n"
+		"      --ttl S                 stop the sandbox S seconds after it started, even\n"
+		"                              with nobody attached (exit reason ttl)\n"
 		"      --allow-degraded[=LIST] start even without these protections (names as\n"
 		"                              `doctor` prints them, comma-separated; none: all)\n"
 		"      --net none|all|allow:LIST   give the guest a network with this egress policy;\n"
@@ -57,7 +59,10 @@ static void usage(FILE *f)
 		"  net deny ID [ENTRY...]      remove entries; with none, the policy becomes none\n"
 		"  net show ID                 print the policy in force\n"
 		"  net log ID [--json]         the denials recorded: time, protocol, destination, why\n"
-		"  destroy ID                  stop a sandbox and remove its files\n"
+		"  destroy ID                  stop a sandbox and remove its files (also one that\n"
+		"                              ended without a destroy)\n"
+		"  gc [--state-dir D]          remove what ended sandboxes left (cgroups, network\n"
+		"                              leftovers, files); every create does it too\n"
 		"  isolation ID                the protections a running sandbox has\n"
 		"  snapshot ID DIR             save a running sandbox into DIR (it runs on)\n"
 		"  restore DIR                 start a new sandbox from a snapshot, print its id\n"
@@ -231,7 +236,7 @@ struct boot_opts {
 	const char *net, *net_dns, *net_mac, *net_pool;
 	int net_admit_private;
 	const char *disks[MAX_EXTRA_DISKS];
-	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded;
+	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded, ttl;
 	int timeout_s;
 };
 
@@ -269,7 +274,7 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 		{ "cpus", required_argument, 0, 'c' },   { "memory", required_argument, 0, 'm' },
 		{ "exec", required_argument, 0, 'e' },   { "kernel-args", required_argument, 0, 'a' },
 		{ "timeout", required_argument, 0, 't' }, { "cpu-quota", required_argument, 0, 'q' },
-		{ "pids", required_argument, 0, 'p' },
+		{ "pids", required_argument, 0, 'p' }, { "ttl", required_argument, 0, 'T' },
 		{ "allow-degraded", optional_argument, 0, 'G' }, { "net", required_argument, 0, 'n' },
 		{ "net-dns", required_argument, 0, 'D' }, { "net-mac", required_argument, 0, 'M' },
 		{ "net-pool", required_argument, 0, 'P' },
@@ -316,6 +321,10 @@ static int boot_parse(int argc, char **argv, struct boot_opts *o)
 			break;
 		case 'p':
 			if (parse_uint("pids", optarg, 1u << 22, &o->pids))
+				return 2;
+			break;
+		case 'T':
+			if (parse_uint("ttl", optarg, SBX_TTL_MAX_S, &o->ttl))
 				return 2;
 			break;
 		case 'G':
@@ -418,6 +427,7 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 	if (rc == SBX_OK && o->exec) rc = sbx_config_set_init_command(cfg, o->exec);
 	if (rc == SBX_OK) rc = sbx_config_set_cpu_quota(cfg, o->cpu_quota);
 	if (rc == SBX_OK) rc = sbx_config_set_pids_max(cfg, o->pids);
+	if (rc == SBX_OK) rc = sbx_config_set_ttl(cfg, o->ttl);
 	if (rc == SBX_OK) rc = sbx_config_set_allow_degraded(cfg, o->allow_degraded);
 	if (rc == SBX_OK && o->net) rc = net_configure(cfg, o);
 	if (rc != SBX_OK)
@@ -428,8 +438,8 @@ static int boot_configure(sbx_config *cfg, struct boot_opts *o)
 static const char *exit_reason_name(int reason)
 {
 	static const char *const names[] = { "running", "poweroff", "reboot", "stopped", "crash",
-					     "vmm-died", "seccomp", "limit" };
-	return reason >= 0 && reason <= SBX_EXIT_LIMIT ? names[reason] : "unknown";
+					     "vmm-died", "seccomp", "limit", "ttl" };
+	return reason >= 0 && reason <= SBX_EXIT_TTL ? names[reason] : "unknown";
 }
 
 static int cmd_boot(int argc, char **argv)
@@ -688,17 +698,65 @@ static int cmd_files(int argc, char **argv)
 	return rc;
 }
 
+/* Prints what sbx_gc removed; 0, or 1 when it could not look. */
+static int gc_run(const char *state_dir, unsigned *removed, char **report)
+{
+	int rc = sbx_gc(state_dir, removed, report);
+
+	if (rc != SBX_OK)
+		fprintf(stderr, "sandbox: gc: %s: %s\n", sbx_err_name(rc), sbx_strerror(rc));
+	return rc != SBX_OK;
+}
+
 static int cmd_destroy(int argc, char **argv)
 {
-	sbx_sandbox *sb;
+	sbx_sandbox *sb = NULL;
+	char *report = NULL, line[64];
+	int rc;
 
 	if (argc != 2) {
 		usage(stderr);
 		return 2;
 	}
-	sb = attach_or_complain(argv[1]);
-	sbx_sandbox_destroy(sb);
-	return sb ? 0 : 1;
+	rc = sbx_sandbox_attach(NULL, argv[1], &sb);
+	if (rc == SBX_OK) {
+		sbx_sandbox_destroy(sb);
+		return 0;
+	}
+	if (rc != SBX_ESTATE) {
+		fprintf(stderr, "sandbox: %s: %s: %s\n", argv[1], sbx_err_name(rc), sbx_strerror(rc));
+		return 1;
+	}
+	/* It ended without a destroy (its VMM killed, its TTL out): collect what it left. */
+	if (gc_run(NULL, NULL, &report))
+		return 1;
+	snprintf(line, sizeof(line), "%s: removed", argv[1]);
+	rc = report && strstr(report, line) ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "sandbox: %s has ended but is still held (an attached process?)\n",
+			argv[1]);
+	sbx_free(report);
+	return rc;
+}
+
+static int cmd_gc(int argc, char **argv)
+{
+	const char *state_dir = NULL;
+	char *report = NULL;
+	unsigned removed = 0;
+
+	if (argc == 3 && strcmp(argv[1], "--state-dir") == 0)
+		state_dir = argv[2];
+	else if (argc != 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (gc_run(state_dir, &removed, &report))
+		return 1;
+	fputs(report ? report : "", stdout);
+	printf("%u sandbox%s removed\n", removed, removed == 1 ? "" : "es");
+	sbx_free(report);
+	return 0;
 }
 
 static int cmd_isolation(int argc, char **argv)
@@ -859,6 +917,8 @@ int main(int argc, char **argv)
 		return cmd_context(argc - 1, argv + 1);
 	if (strcmp(argv[1], "destroy") == 0)
 		return cmd_destroy(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gc") == 0)
+		return cmd_gc(argc - 1, argv + 1);
 	if (strcmp(argv[1], "net") == 0)
 		return cmd_net(argc - 1, argv + 1);
 	if (strcmp(argv[1], "rootfs") == 0)

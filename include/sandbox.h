@@ -134,6 +134,13 @@ SBX_API int sbx_config_set_cpu_quota(sbx_config *cfg, unsigned percent);
 /* Most tasks (threads) the VMM may have, through the cgroup's pids.max. 0 (default): vCPUs + 18.
  * Fewer than vCPUs + 2 cannot start the machine: sbx_sandbox_create says so (SBX_EINVAL). */
 SBX_API int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids);
+/* Time to live: the sandbox is stopped this many seconds after it was created (or restored),
+ * whether or not anyone is attached; it ends with SBX_EXIT_TTL. Enforced by the VMM's monitor,
+ * outside the jail and out of the guest's reach: the VMM is killed, not asked. 0 (default): no
+ * limit. At most SBX_TTL_MAX_S; SBX_ERANGE else. The stopped sandbox's files and host resources
+ * go at sbx_sandbox_destroy, or at the next sbx_gc (every create runs one). */
+SBX_API int sbx_config_set_ttl(sbx_config *cfg, unsigned seconds);
+#define SBX_TTL_MAX_S (366u * 24 * 3600)
 /* Where sandbox cgroups are made: <path>/<sandbox id>, on a cgroup v2 mount. Default:
  * $SANDBOX_CGROUP_PARENT, else /sys/fs/cgroup/libsandbox. The memory limit is the guest's memory
  * plus SBX_VMM_MEMORY_OVERHEAD_MIB for the VMM itself. */
@@ -193,7 +200,18 @@ enum sbx_exit_reason {
 	SBX_EXIT_VMM_DIED = 5, /* the VMM process died (killed, or failed) */
 	SBX_EXIT_SECCOMP = 6,  /* the VMM made a system call outside its allowlist and was killed */
 	SBX_EXIT_LIMIT = 7,    /* a resource limit stopped the VMM (cgroup memory, file size) */
+	SBX_EXIT_TTL = 8,      /* its time to live ran out (sbx_config_set_ttl) */
 };
+
+/* Removes what sandboxes that ended without a sbx_sandbox_destroy left behind (a VMM, monitor or
+ * caller that was killed, a TTL that ran out with nobody attached): their cgroup, network
+ * namespace leftovers (NAT table, address lease), state files and sockets. A sandbox counts as
+ * ended once neither its VMM, its monitor, its creator's handle nor any attached handle holds
+ * it (a lock on <dir>/lock, so a reused pid cannot fool it); running ones are never touched.
+ * state_dir NULL: the default. *removed (may be NULL) gets how many sandboxes went, *report (may
+ * be NULL; free with sbx_free) a line each. Every sbx_sandbox_create runs one on its state
+ * directory. Errors: SBX_EINVAL, SBX_EIO, SBX_EPERM (the state directory). */
+SBX_API int sbx_gc(const char *state_dir, unsigned *removed, char **report);
 
 /* Validates cfg, spawns the VMM process, jails it and starts the guest; returns without waiting
  * for the guest to boot. The config may be freed afterwards. Errors: SBX_EINVAL, SBX_ENOENT

@@ -162,6 +162,17 @@ int sbx_config_set_cpu_quota(sbx_config *cfg, unsigned percent)
 	return SBX_OK;
 }
 
+int sbx_config_set_ttl(sbx_config *cfg, unsigned seconds)
+{
+	if (!cfg)
+		return SBX_EINVAL;
+	if (seconds > SBX_TTL_MAX_S)
+		return sbx_fail(cfg->err, SBX_ERANGE, "time to live: %u s is more than %u s", seconds,
+				SBX_TTL_MAX_S);
+	cfg->ttl_s = seconds;
+	return SBX_OK;
+}
+
 int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids)
 {
 	if (!cfg)

@@ -43,6 +43,7 @@ struct sbx_config {
 	int detached;
 	unsigned allow_degraded; /* SBX_PROT_* bits */
 	unsigned cpu_quota_pct, pids_max;
+	unsigned ttl_s;
 	unsigned jail_uid, jail_gid;
 	char err[SBX_ERRMSG_MAX];
 };
@@ -56,6 +57,7 @@ struct sbx_sandbox {
 	int is_child; /* pid is our child (reap it); else a detached VMM we only signal */
 	int detached;
 	int ctl_fd;   /* control channel; -1 for an attached handle or once the VMM is gone */
+	int lock_fd;  /* our hold on the liveness lock (state_dir.h), -1 without */
 	struct jsonl_reader *reader;
 	int ready;          /* the init printed its ready line */
 	int wants_agent;    /* no init command: the sandbox is ready once its agent answers */
@@ -120,6 +122,11 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 			int vmm_dns_fd, struct net_host *h, json_t **net, char *word, size_t word_len);
 /* The policy's wire form {"mode", "allow"}; NULL when out of memory. */
 json_t *net_policy_json(const struct sbx_net_policy *p);
+
+/* lib/api/gc.c: removes what dead sandboxes under base left (their cgroup, network and files)
+ * and leases of gone ones; how many sandboxes in *removed, a line each in report (both may be
+ * NULL). SBX_OK or SBX_EIO (base unreadable). */
+int sandbox_gc(const char *base, unsigned *removed, struct sbx_buf *report);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);

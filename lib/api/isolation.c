@@ -59,11 +59,11 @@ json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, 
 
 	if (sandbox_cgroup_path(cfg, id, cgroup, sizeof(cgroup)) != SBX_OK)
 		return NULL;
-	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "uid", (json_int_t)cfg->jail_uid,
-			 "gid", (json_int_t)cfg->jail_gid, "cgroup", cgroup, "memory_max_mib",
-			 (json_int_t)memory_mib + SBX_VMM_MEMORY_OVERHEAD_MIB, "pids_max",
-			 (json_int_t)pids, "cpu_quota_pct", (json_int_t)cfg->cpu_quota_pct,
-			 "allow_degraded", (json_int_t)allow);
+	return json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "uid",
+			 (json_int_t)cfg->jail_uid, "gid", (json_int_t)cfg->jail_gid, "cgroup", cgroup,
+			 "memory_max_mib", (json_int_t)memory_mib + SBX_VMM_MEMORY_OVERHEAD_MIB,
+			 "pids_max", (json_int_t)pids, "cpu_quota_pct", (json_int_t)cfg->cpu_quota_pct,
+			 "allow_degraded", (json_int_t)allow, "ttl_s", (json_int_t)cfg->ttl_s);
 }
 
 int sandbox_jail_check(sbx_config *cfg, unsigned vcpus)

@@ -2,6 +2,7 @@
 #include "net_host.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -697,4 +698,33 @@ void net_host_down(const char *dir)
 	if (lease[0])
 		unlink(lease);
 	unlink(path);
+}
+
+unsigned net_host_gc(const char *base)
+{
+	char dir[4200], lock[4300], lease[4500];
+	unsigned removed = 0;
+	struct dirent *e;
+	uint32_t slot;
+	int lock_fd;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/" NET_LEASE_DIR, base);
+	snprintf(lock, sizeof(lock), "%s/.lock", dir);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	lock_fd = open(lock, O_RDWR | O_CLOEXEC);
+	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX) == 0) {
+		while ((e = readdir(d))) {
+			if (pkt_ipv4_parse(e->d_name, strlen(e->d_name), &slot) < 0)
+				continue;
+			snprintf(lease, sizeof(lease), "%s/%s", dir, e->d_name);
+			removed += (unsigned)net_lease_stale(base, lease, slot);
+		}
+	}
+	if (lock_fd >= 0)
+		close(lock_fd);
+	closedir(d);
+	return removed;
 }

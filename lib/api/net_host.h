@@ -35,6 +35,8 @@ struct net_host {
  * everything made so far is undone. SBX code with the message in err. */
 int net_host_up(const char *base, const char *dir, const char *id, const char *pool,
 		const uint8_t guest_mac[6], struct net_host *out, char *err);
+/* Removes the leases (and NAT tables) of sandboxes whose directory under base is gone; how many. */
+unsigned net_host_gc(const char *base);
 /* Closes the fds h still holds (the VMM has its own copies once spawned). */
 void net_host_release_fds(struct net_host *h);
 /* Removes what the sandbox in dir left on the host: its NAT table and its lease. For sandboxes

@@ -29,6 +29,7 @@
 #define VMM_CONTROL_FD 3
 #define VMM_TAP_FD 4 /* the fds vmm_spawn passes follow the control fd */
 #define VMM_DNS_FD 5
+#define VMM_LOCK_FD 6 /* the liveness lock (state_dir.h): the VMM need not know of it, only keep it */
 #define SBX_MAX_DISKS_NET (SBX_MAX_DISKS - 1) /* the network takes a virtio interrupt too */
 #define GUEST_CID 3 /* each sandbox is its own VM, so every guest can have the first free CID */
 #define AGENT_RETRY_MS 20
@@ -225,11 +226,22 @@ static int fd_move_above(int *fd, int floor, char *err)
 	return SBX_OK;
 }
 
-/* The network's fds, if any, become the VMM's VMM_TAP_FD and VMM_DNS_FD. */
-static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg, const struct net_host *net)
+/* The network's fds, if any, become the VMM's VMM_TAP_FD and VMM_DNS_FD, the liveness lock its
+ * VMM_LOCK_FD. */
+static int sandbox_spawn(sbx_sandbox *sb, sbx_config *cfg, struct net_host *net)
 {
-	int pass[2] = { net->tap_fd, net->dns_fd };
-	int rc = vmm_spawn(cfg, sb->dir, pass, 2, &sb->pid, &sb->ctl_fd);
+	int rc = fd_move_above(&net->tap_fd, VMM_LOCK_FD, cfg->err), pass[3];
+
+	if (rc == SBX_OK)
+		rc = fd_move_above(&net->dns_fd, VMM_LOCK_FD, cfg->err);
+	if (rc == SBX_OK)
+		rc = fd_move_above(&sb->lock_fd, VMM_LOCK_FD, cfg->err);
+	if (rc != SBX_OK)
+		return rc;
+	pass[0] = net->tap_fd;
+	pass[1] = net->dns_fd;
+	pass[2] = sb->lock_fd;
+	rc = vmm_spawn(cfg, sb->dir, pass, 3, &sb->pid, &sb->ctl_fd);
 
 	if (rc != SBX_OK)
 		return rc;
@@ -263,7 +275,7 @@ static int exit_reason_from_name(const char *name)
 	} map[] = { { "poweroff", SBX_EXIT_POWEROFF }, { "reboot", SBX_EXIT_REBOOT },
 		    { "stopped", SBX_EXIT_STOPPED },   { "crash", SBX_EXIT_CRASH },
 		    { "vmm-died", SBX_EXIT_VMM_DIED }, { "seccomp", SBX_EXIT_SECCOMP },
-		    { "limit", SBX_EXIT_LIMIT } };
+		    { "limit", SBX_EXIT_LIMIT },       { "ttl", SBX_EXIT_TTL } };
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].name, name) == 0)
@@ -390,6 +402,8 @@ static void sandbox_release(sbx_sandbox *sb)
 {
 	if (sb->ctl_fd >= 0)
 		close(sb->ctl_fd);
+	if (sb->lock_fd >= 0)
+		close(sb->lock_fd);
 	free(sb->isolation);
 	sbx_snapshot_info_free(sb->restore_info);
 	free(sb->dir);
@@ -506,6 +520,16 @@ static int sandbox_await_start(sbx_sandbox *sb, sbx_config *cfg)
 	}
 }
 
+/* Every create collects what dead sandboxes left: a directory scan, a lock try each. Failures
+ * are no reason to refuse the create. */
+static void sandbox_gc_quick(const sbx_config *cfg)
+{
+	char base[4096];
+
+	if (state_dir_base(cfg->state_dir, base, sizeof(base)) == SBX_OK)
+		sandbox_gc(base, NULL, NULL);
+}
+
 int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out)
 {
 	unsigned char rnd[16];
@@ -518,7 +542,7 @@ int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out)
 		free(sb);
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
 	}
-	sb->ctl_fd = -1;
+	sb->ctl_fd = sb->lock_fd = -1;
 	pthread_mutex_init(&sb->err_lock, NULL);
 	if (id) {
 		snprintf(sb->id, sizeof(sb->id), "%s", id);
@@ -530,6 +554,8 @@ int sandbox_alloc(sbx_config *cfg, const char *id, sbx_sandbox **out)
 			sprintf(sb->id + 2 * i, "%02x", rnd[i]);
 	}
 	rc = state_dir_make(cfg->state_dir, sb->id, &sb->dir, cfg->err);
+	if (rc == SBX_OK && (sb->lock_fd = state_dir_hold(sb->dir, 1, cfg->err)) < 0)
+		rc = sb->lock_fd;
 	if (rc == SBX_OK && sandbox_cgroup_path(cfg, sb->id, cgroup, sizeof(cgroup)) != SBX_OK)
 		rc = sbx_fail(cfg->err, SBX_EINVAL, "cgroup parent path too long");
 	if (rc == SBX_OK)
@@ -576,6 +602,8 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	if (rc == SBX_OK)
 		rc = sandbox_jail_check(cfg, cfg->vcpus);
 	if (rc == SBX_OK)
+		sandbox_gc_quick(cfg);
+	if (rc == SBX_OK)
 		rc = sandbox_alloc(cfg, NULL, &sb);
 	if (rc != SBX_OK)
 		return rc;
@@ -583,11 +611,6 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 	if (cfg->net_policy) {
 		rc = net_sandbox_prepare(cfg, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, &net,
 					 &net_json, net_word, sizeof(net_word));
-		/* Above the fds the spawn's dup2s write, so none of them overwrites another. */
-		if (rc == SBX_OK)
-			rc = fd_move_above(&net.tap_fd, VMM_DNS_FD, cfg->err);
-		if (rc == SBX_OK)
-			rc = fd_move_above(&net.dns_fd, VMM_DNS_FD, cfg->err);
 		if (rc != SBX_OK)
 			goto fail;
 	}
@@ -807,41 +830,58 @@ void sbx_sandbox_close(sbx_sandbox *sb)
 	sandbox_release(sb);
 }
 
+/* Checks that the sandbox in base/id runs and gives its monitor's and VMM's pids. */
+static int sandbox_find(const char *base, const char *id, int *pid, int *vmm_pid)
+{
+	char path[4300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/vmm.pid", base, id);
+	f = fopen(path, "re");
+	if (!f)
+		return SBX_ENOENT;
+	if (fscanf(f, "%d %d", pid, vmm_pid) < 1)
+		*pid = 0;
+	fclose(f);
+	if (*pid <= 0 || sandbox_process_gone(*pid))
+		return SBX_ESTATE;
+	/* The monitor's last act is the exit record: with one, the pid may already be another
+	 * process's, which stop and destroy must never signal. */
+	snprintf(path, sizeof(path), "%s/%s/exit", base, id);
+	return exit_record_written(path) ? SBX_ESTATE : SBX_OK;
+}
+
 int sbx_sandbox_attach(const char *state_dir, const char *id, sbx_sandbox **out)
 {
-	char base[4096], path[4300];
+	char base[4096], err[SBX_ERRMSG_MAX];
 	sbx_sandbox *sb;
-	FILE *f;
-	int pid = 0, vmm_pid = 0, rc;
+	int pid = 0, vmm_pid = 0, lock_fd, rc;
 
 	if (!id || !*id || strchr(id, '/') || !out)
 		return SBX_EINVAL;
 	rc = state_dir_base(state_dir, base, sizeof(base));
 	if (rc != SBX_OK)
 		return rc;
-	snprintf(path, sizeof(path), "%s/%s/vmm.pid", base, id);
-	f = fopen(path, "re");
-	if (!f)
-		return SBX_ENOENT;
-	if (fscanf(f, "%d %d", &pid, &vmm_pid) < 1)
-		pid = 0;
-	fclose(f);
-	if (pid <= 0 || sandbox_process_gone(pid))
-		return SBX_ESTATE;
-	/* The monitor's last act is the exit record: with one, the pid may already be another
-	 * process's, which stop and destroy must never signal. */
-	snprintf(path, sizeof(path), "%s/%s/exit", base, id);
-	if (exit_record_written(path))
-		return SBX_ESTATE;
 	sb = calloc(1, sizeof(*sb));
 	if (!sb || asprintf(&sb->dir, "%s/%s", base, id) < 0) {
 		free(sb);
 		return SBX_ENOMEM;
 	}
+	/* Held first: a collector cannot take the directory away while we look, nor after. */
+	lock_fd = state_dir_hold(sb->dir, 0, err);
+	rc = sandbox_find(base, id, &pid, &vmm_pid);
+	if (rc != SBX_OK) {
+		if (lock_fd >= 0)
+			close(lock_fd);
+		free(sb->dir);
+		free(sb);
+		return rc;
+	}
 	snprintf(sb->id, sizeof(sb->id), "%s", id);
 	sb->pid = pid;
 	sb->vmm_pid = vmm_pid > 0 ? vmm_pid : pid;
 	sb->ctl_fd = -1;
+	sb->lock_fd = lock_fd < 0 ? -1 : lock_fd;
 	sb->ready = 1; /* its creator waited for it; an attacher finds out through its calls */
 	sb->detached = 1;
 	pthread_mutex_init(&sb->err_lock, NULL);

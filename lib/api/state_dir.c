@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -112,4 +113,39 @@ void state_dir_remove(const char *dir)
 		closedir(d);
 	}
 	rmdir(dir);
+}
+
+static int state_dir_lock_open(const char *dir, int flags)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	return open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+}
+
+int state_dir_hold(const char *dir, int create, char *err)
+{
+	int fd = state_dir_lock_open(dir, create ? O_CREAT : 0);
+
+	if (fd < 0 || flock(fd, LOCK_SH) < 0) {
+		int rc = sbx_fail(err, SBX_EIO, "%s/lock: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+int state_dir_try_lock(const char *dir)
+{
+	int fd = state_dir_lock_open(dir, 0), e;
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno == EWOULDBLOCK ? EAGAIN : errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }

@@ -11,3 +11,12 @@ int state_dir_base(const char *base, char *buf, size_t len);
 int state_dir_make(const char *base, const char *id, char **dir, char *err);
 /* Removes a sandbox directory and the files in it (it has no subdirectories). */
 void state_dir_remove(const char *dir);
+/* The sandbox's liveness lock, <dir>/lock, held shared (flock) by whoever keeps the sandbox:
+ * its creator's handle, the VMM and its monitor (they inherit the creator's fd) and attached
+ * handles. It is free only once all of them are gone, however they ended, and a reused pid
+ * cannot fake it. state_dir_hold takes it (create: makes the file): the fd, or an SBX_* code
+ * (negative) with the message in err. */
+int state_dir_hold(const char *dir, int create, char *err);
+/* Takes the lock exclusively without waiting, for removing a dead sandbox: the fd (keep it while
+ * removing), -EAGAIN (someone holds it), -ENOENT (no lock file), or another -errno. */
+int state_dir_try_lock(const char *dir);

@@ -175,6 +175,7 @@ int isolate_start(struct isolate *iso, const struct vmm_config *cfg, int control
 		.vmm = pid, .status_fd = status[0], .control_fd = control_fd, .exit_fd = exit_fd,
 		.memory_events_fd = cg.memory_events_fd, .memory_max_mib = cfg->jail.memory_max_mib,
 		.uid = cfg->jail.uid, .gid = cfg->jail.gid, .log_only = iso->log_only,
+		.ttl_s = cfg->jail.ttl_s,
 	};
 	if (cg.procs_fd >= 0)
 		close(cg.procs_fd);

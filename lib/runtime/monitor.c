@@ -2,6 +2,7 @@
 #include "monitor.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jail/caps.h"
@@ -41,18 +43,39 @@ static void monitor_lock_down(struct monitor *mon)
 	jail_seccomp_free(&f);
 }
 
-/* Collects the VMM's status lines until it closes the pipe (it exited); SIGTERM, SIGINT and
- * SIGHUP sent to us are passed on to it, which stops it cleanly. */
-static size_t monitor_wait(struct monitor *mon, int sfd, char *buf, size_t cap)
+static int64_t monitor_now_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Collects the VMM's status lines until it closes the pipe (it exited); SIGTERM, SIGINT and
+ * SIGHUP sent to us are passed on to it, which stops it cleanly. At the sandbox's time to live
+ * the VMM is killed outright (the guest is not asked: it is not trusted to stop) and *expired
+ * set. */
+static size_t monitor_wait(struct monitor *mon, int sfd, char *buf, size_t cap, int *expired)
+{
+	int64_t deadline = mon->ttl_s ? monitor_now_ms() + (int64_t)mon->ttl_s * 1000 : -1;
 	size_t len = 0;
 
 	for (;;) {
 		struct pollfd p[2] = { { mon->status_fd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
+		int timeout = -1;
 		ssize_t n;
 
-		if (poll(p, sfd >= 0 ? 2 : 1, -1) < 0) {
+		if (deadline >= 0 && !*expired) {
+			int64_t left = deadline - monitor_now_ms();
+			if (left <= 0) {
+				kill(mon->vmm, SIGKILL);
+				*expired = 1;
+			} else {
+				timeout = left > INT_MAX ? INT_MAX : (int)left;
+			}
+		}
+		if (poll(p, sfd >= 0 ? 2 : 1, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			return len; /* should not happen; wait for the VMM below */
@@ -99,7 +122,7 @@ void monitor_run(struct monitor *mon)
 	long long oom = -1;
 	uint64_t oom_kills;
 	sigset_t term;
-	int status = 0, sfd;
+	int status = 0, sfd, expired = 0;
 
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
@@ -107,11 +130,15 @@ void monitor_run(struct monitor *mon)
 	sigaddset(&term, SIGHUP);
 	sfd = signalfd(-1, &term, SFD_CLOEXEC);
 	monitor_lock_down(mon);
-	monitor_wait(mon, sfd, buf, sizeof(buf));
+	monitor_wait(mon, sfd, buf, sizeof(buf), &expired);
 	while (waitpid(mon->vmm, &status, 0) < 0 && errno == EINTR)
 		;
 	line = monitor_last_line(buf);
-	if (line && line[0] == 'e') {
+	if (expired) {
+		reason = "ttl";
+		snprintf(detail, sizeof(detail), "its time to live of %u s ran out", mon->ttl_s);
+		snprintf(record, sizeof(record), "%s %s\n", reason, detail);
+	} else if (line && line[0] == 'e') {
 		snprintf(record, sizeof(record), "%s\n", line + 5);
 	} else if (line) {
 		snprintf(record, sizeof(record), "crash the VMM failed to start (%s)\n", line + 5);

@@ -18,6 +18,7 @@ struct monitor {
 	uid_t uid;              /* ids to drop to when root */
 	gid_t gid;
 	int log_only;           /* seccomp logs instead of killing */
+	unsigned ttl_s;         /* the VMM is killed this long after the monitor started; 0: never */
 };
 
 /* Never returns: exits once the VMM is gone and reported. */

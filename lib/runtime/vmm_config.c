@@ -87,17 +87,18 @@ static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, si
 static int vmm_config_parse_jail(json_t *jail, struct vmm_jail *j, char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_int_t uid = -1, gid = -1, mem = 0, pids = 0, cpu = 0, allow = 0;
+	json_int_t uid = -1, gid = -1, mem = 0, pids = 0, cpu = 0, allow = 0, ttl = 0;
 
-	if (json_unpack_ex(jail, &jerr, 0, "{s:I, s:I, s?s, s?I, s?I, s?I, s?I}", "uid", &uid,
+	if (json_unpack_ex(jail, &jerr, 0, "{s:I, s:I, s?s, s?I, s?I, s?I, s?I, s?I}", "uid", &uid,
 			   "gid", &gid, "cgroup", &j->cgroup, "memory_max_mib", &mem, "pids_max",
-			   &pids, "cpu_quota_pct", &cpu, "allow_degraded", &allow) < 0) {
+			   &pids, "cpu_quota_pct", &cpu, "allow_degraded", &allow, "ttl_s",
+			   &ttl) < 0) {
 		snprintf(err, errlen, "config: jail: %s", jerr.text);
 		return -EINVAL;
 	}
 	if (uid <= 0 || uid > 0xfffffffeLL || gid <= 0 || gid > 0xfffffffeLL || mem < 0 ||
 	    mem > (1 << 21) || pids < 0 || pids > (1 << 22) || cpu < 0 || cpu > 100000 ||
-	    allow < 0 || allow > SBX_PROT_ALL) {
+	    allow < 0 || allow > SBX_PROT_ALL || ttl < 0 || ttl > SBX_TTL_MAX_S) {
 		snprintf(err, errlen, "config: jail: a value is out of range");
 		return -EINVAL;
 	}
@@ -107,6 +108,7 @@ static int vmm_config_parse_jail(json_t *jail, struct vmm_jail *j, char *err, si
 	j->pids_max = (unsigned)pids;
 	j->cpu_quota_pct = (unsigned)cpu;
 	j->allow_degraded = (unsigned)allow;
+	j->ttl_s = (unsigned)ttl;
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct vmm_jail {
 	unsigned pids_max;          /* 0: none */
 	unsigned cpu_quota_pct;     /* 0: none */
 	unsigned allow_degraded;    /* SBX_PROT_* bits that may be missing */
+	unsigned ttl_s;             /* the monitor stops the VMM this long after the start; 0: never */
 };
 
 /* The optional network ("net" object): virtio-net over a tap the library made and passed as an
