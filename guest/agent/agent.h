@@ -74,3 +74,5 @@ void op_context_create(struct conn *c);
 void op_context_list(struct conn *c);
 void op_context_restart(struct conn *c);
 void op_context_destroy(struct conn *c);
+/* reseed.c */
+void op_reseed(struct conn *c);
