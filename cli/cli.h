@@ -13,3 +13,27 @@ int slurp_stdin(char **data, size_t *len);
 /* cli/code.c */
 int cmd_run_code(int argc, char **argv);
 int cmd_context(int argc, char **argv);
+
+/* Seven disks in all (the library's limit), the first being the rootfs. */
+#define MAX_EXTRA_DISKS 6
+
+/* The options of boot and create (cli/sandbox.c). */
+struct boot_opts {
+	char kernel[4096], initramfs[4096];
+	const char *rootfs, *exec, *kernel_args;
+	const char *disks[MAX_EXTRA_DISKS];
+	unsigned ndisks, cpus, memory;
+	int timeout_s;
+};
+
+/* Parses boot OPTIONS (0, or 2 after a usage message) and applies them to cfg (an SBX code,
+ * printed). */
+int boot_parse(int argc, char **argv, struct boot_opts *o);
+int boot_configure(sbx_config *cfg, struct boot_opts *o);
+
+/* cli/fork.c */
+int cmd_fork(int argc, char **argv);
+
+/* cli/template.c */
+int cmd_template(int argc, char **argv);
+int cmd_create_from_template(const char *name);
