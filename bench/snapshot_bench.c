@@ -9,6 +9,7 @@
  * The rootfs is used read-only, so snapshots reference it and copy no disk. Inside an emulated
  * KVM host absolute figures are not performance figures; compare the ratios. */
 #define _GNU_SOURCE
+#include "guest.h"
 #include "stats.h"
 #include <sandbox.h>
 #include <stdio.h>
@@ -18,24 +19,6 @@
 
 #define READY_TIMEOUT_MS 300000
 #define MAX_ROUNDS 64
-
-static sbx_config *bench_config(void)
-{
-	const char *kernel = getenv("SANDBOX_KERNEL"), *initramfs = getenv("SANDBOX_INITRAMFS");
-	const char *rootfs = getenv("SANDBOX_ROOTFS");
-	sbx_config *cfg = sbx_config_new();
-
-	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr, "bench-snapshot: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, "
-				"SANDBOX_ROOTFS\n");
-		exit(2);
-	}
-	sbx_config_set_kernel(cfg, kernel);
-	sbx_config_set_initramfs(cfg, initramfs);
-	sbx_config_add_disk(cfg, rootfs, 1);
-	sbx_config_set_kernel_args(cfg, "sbx.ro=1");
-	return cfg;
-}
 
 static void die(const char *what, int rc, const char *msg)
 {
@@ -67,7 +50,7 @@ int main(int argc, char **argv)
 	int boots = 3, snaps = 3, restores = 5, c;
 	const char *tmp = getenv("TMPDIR");
 	char base[4096], dir[4200];
-	sbx_config *cfg = bench_config();
+	sbx_config *cfg = bench_guest_config("bench-snapshot");
 	sbx_sandbox *sb = NULL;
 
 	while ((c = getopt(argc, argv, "b:s:r:")) != -1) {

@@ -9,6 +9,7 @@
  * and is removed at the end. QEMU is skipped, saying so, without qemu-system-x86_64. Inside an
  * emulated KVM host absolute figures are not performance figures; compare the ratios. */
 #define _GNU_SOURCE
+#include "guest.h"
 #include "stats.h"
 #include <sandbox.h>
 #include <stdio.h>
@@ -19,24 +20,6 @@
 #define READY_TIMEOUT_MS 300000
 #define MAX_ROUNDS 64
 #define NAME "bench"
-
-static sbx_config *bench_config(void)
-{
-	const char *kernel = getenv("SANDBOX_KERNEL"), *initramfs = getenv("SANDBOX_INITRAMFS");
-	const char *rootfs = getenv("SANDBOX_ROOTFS");
-	sbx_config *cfg = sbx_config_new();
-
-	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr, "bench-template: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, "
-				"SANDBOX_ROOTFS\n");
-		exit(2);
-	}
-	sbx_config_set_kernel(cfg, kernel);
-	sbx_config_set_initramfs(cfg, initramfs);
-	sbx_config_add_disk(cfg, rootfs, 1);
-	sbx_config_set_kernel_args(cfg, "sbx.ro=1");
-	return cfg;
-}
 
 static void die(const char *what, int rc, const char *msg)
 {
@@ -108,7 +91,7 @@ int main(int argc, char **argv)
 	char tmpl[4096] = "";
 	unsigned children = 4;
 	int rounds = 5, opt, rc;
-	sbx_config *cfg = bench_config();
+	sbx_config *cfg = bench_guest_config("bench-template");
 	sbx_sandbox *sb;
 
 	while ((opt = getopt(argc, argv, "n:c:")) != -1) {

@@ -176,6 +176,16 @@ int sbx_template_list(sbx_config *cfg, char **names)
 	return SBX_OK;
 }
 
+/* The directory of an existing template. */
+static int template_existing(sbx_config *cfg, const char *name, char *dir, size_t len)
+{
+	int rc = template_path(cfg, name, "", dir, len);
+
+	if (rc == SBX_OK && access(dir, F_OK) != 0)
+		rc = sbx_fail(cfg->err, SBX_ENOENT, "no template %s (%s)", name, dir);
+	return rc;
+}
+
 int sbx_template_remove(sbx_config *cfg, const char *name)
 {
 	char dir[PATH_MAX];
@@ -183,11 +193,9 @@ int sbx_template_remove(sbx_config *cfg, const char *name)
 
 	if (!cfg)
 		return SBX_EINVAL;
-	rc = template_path(cfg, name, "", dir, sizeof(dir));
+	rc = template_existing(cfg, name, dir, sizeof(dir));
 	if (rc != SBX_OK)
 		return rc;
-	if (access(dir, F_OK) != 0)
-		return sbx_fail(cfg->err, SBX_ENOENT, "no template %s (%s)", name, dir);
 	state_dir_remove(dir);
 	if (access(dir, F_OK) == 0)
 		return sbx_fail(cfg->err, SBX_EIO, "could not remove %s", dir);
@@ -202,11 +210,9 @@ int sbx_sandbox_create_from_template(sbx_config *cfg, const char *name, sbx_sand
 
 	if (!cfg || !out)
 		return SBX_EINVAL;
-	rc = template_path(cfg, name, "", dir, sizeof(dir));
+	rc = template_existing(cfg, name, dir, sizeof(dir));
 	if (rc != SBX_OK)
 		return rc;
-	if (access(dir, F_OK) != 0)
-		return sbx_fail(cfg->err, SBX_ENOENT, "no template %s (%s)", name, dir);
 	rc = sbx_sandbox_restore(cfg, dir, &sb);
 	if (rc != SBX_OK)
 		return rc;
