@@ -10,7 +10,8 @@ sbx_config *bench_guest_config(const char *prog)
 	sbx_config *cfg = sbx_config_new();
 
 	if (!kernel || !initramfs || !rootfs || !cfg) {
-		fprintf(stderr, "%s: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n", prog);
+		fprintf(stderr, "%s: set SANDBOX_KERNEL, SANDBOX_INITRAMFS, SANDBOX_ROOTFS\n",
+			prog);
 		exit(2);
 	}
 	/* Read-only: snapshots reference the rootfs and copy no disk. */

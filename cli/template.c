@@ -39,8 +39,8 @@ static void progress(void *user, const char *step)
 static int rootfs_build(const char *name, int lite, const char *out)
 {
 	const char *script = getenv("SANDBOX_BUILD_ROOTFS");
-	char *argv[] = {"build-rootfs", "--template", (char *)name, "-o", (char *)out,
-			lite ? "--lite" : NULL, NULL};
+	char *argv[] = {"build-rootfs", "--template",		(char *)name, "-o",
+			(char *)out,	lite ? "--lite" : NULL, NULL};
 	pid_t pid;
 	int status, rc;
 

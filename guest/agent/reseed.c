@@ -78,7 +78,8 @@ void op_reseed(struct conn *c)
 		goto out;
 	n = entropy_decode(hex, e);
 	if (n < 0) {
-		reply_error(c, EINVAL, "field \"entropy\": expected %d to %d bytes in lowercase hex",
+		reply_error(c, EINVAL,
+			    "field \"entropy\": expected %d to %d bytes in lowercase hex",
 			    RESEED_MIN_BYTES, RESEED_MAX_BYTES);
 		goto out;
 	}

@@ -33,7 +33,8 @@ int sandbox_reseed(sbx_sandbox *sb, char *err)
 	if (rc != SBX_OK) {
 		char why[SBX_ERRMSG_MAX];
 		snprintf(why, sizeof(why), "%s", err);
-		return sbx_fail(err, rc, "giving the guest fresh entropy and its hostname: %s", why);
+		return sbx_fail(err, rc, "giving the guest fresh entropy and its hostname: %s",
+				why);
 	}
 	return SBX_OK;
 }

@@ -153,7 +153,8 @@ int sbx_template_list(sbx_config *cfg, char **names)
 	rc = sbx_buf_append(&out, NULL, 0);
 	d = opendir(base);
 	if (!d && errno != ENOENT)
-		rc = sbx_fail(cfg->err, SBX_EIO, "template directory %s: %s", base, strerror(errno));
+		rc =
+		    sbx_fail(cfg->err, SBX_EIO, "template directory %s: %s", base, strerror(errno));
 	while (rc == SBX_OK && d && (e = readdir(d))) {
 		size_t n = strlen(e->d_name);
 		if (e->d_name[0] == '.' ||

@@ -64,7 +64,8 @@ static sbx_config *config(void)
 	sbx_config *cfg = sbx_config_new();
 
 	if (!cfg || sbx_config_set_state_dir(cfg, STATE) ||
-	    sbx_config_set_kernel(cfg, env.kernel) || sbx_config_set_initramfs(cfg, env.initramfs) ||
+	    sbx_config_set_kernel(cfg, env.kernel) ||
+	    sbx_config_set_initramfs(cfg, env.initramfs) ||
 	    sbx_config_add_disk(cfg, XFS "/rootfs.img", 0) || sbx_config_set_vcpus(cfg, 2) ||
 	    sbx_config_set_memory_mib(cfg, MEMORY_MIB)) {
 		fprintf(stderr, "e2e_fork: config\n");

@@ -30,7 +30,6 @@ int e2e_sh(const char *fmt, ...)
 	return rc;
 }
 
-
 /* Processes named sandbox-vmm: what is left running. */
 int e2e_vmm_count(void)
 {
@@ -55,7 +54,6 @@ int e2e_vmm_count(void)
 		closedir(d);
 	return n;
 }
-
 
 /* Extents of a file and how many of them are shared with another file (reflinks). */
 void e2e_extents(const char *path, unsigned *total, unsigned *shared)
@@ -85,7 +83,6 @@ void e2e_extents(const char *path, unsigned *total, unsigned *shared)
 		close(fd);
 	free(fm);
 }
-
 
 /* The trailing expression's text/plain of a Python cell, malloc'd ("" on failure). */
 char *e2e_py(sbx_sandbox *sb, const char *code)
@@ -149,4 +146,3 @@ int e2e_check_clock(sbx_sandbox *sb, const char *when)
 	       when, guest - ts_s(&before), ts_s(&after) - guest, ts_s(&after) - ts_s(&before));
 	return guest > ts_s(&before) - 1.0 && guest < ts_s(&after) + 1.0;
 }
-
