@@ -41,17 +41,23 @@ static int rootfs_build(const char *name, int lite, const char *out)
 	const char *script = getenv("SANDBOX_BUILD_ROOTFS");
 	char *argv[] = {"build-rootfs", "--template",		(char *)name, "-o",
 			(char *)out,	lite ? "--lite" : NULL, NULL};
+	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int status, rc;
 
 	if (!script || !*script)
 		script = SBX_BUILD_ROOTFS_PATH;
-	rc = posix_spawn(&pid, script, NULL, NULL, argv, environ);
+	/* Its one line on stdout (the cache path) joins its progress: our stdout stays clean. */
+	rc = posix_spawn_file_actions_init(&fa);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+	if (rc == 0)
+		rc = posix_spawn(&pid, script, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
 		fprintf(stderr, "sandbox: %s: %s\n", script, strerror(rc));
 		return -1;
 	}
-	/* The one line on its stdout (the cache path) goes to ours; harmless. */
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
