@@ -64,8 +64,8 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 		return sandbox_error(sb, SBX_ERANGE, "a fork makes 1 to 64 children");
 	if (!cfg && !(cfg = own = fork_default_config(sb)))
 		return sandbox_error(sb, SBX_ENOMEM, "out of memory");
-	/* Inside the parent's directory: private to us, and on the filesystem its disks are on,
-	 * so the snapshot's disk is a reflink. */
+	/* Inside the parent's directory: private to us, and on the state directory's filesystem,
+	 * where (by default) the children's disks are cloned to: reflinks where it has them. */
 	if ((size_t)snprintf(snap, sizeof(snap), "%s/fork-XXXXXX", sb->dir) >= sizeof(snap) ||
 	    !mkdtemp(snap)) {
 		sbx_config_free(own);
