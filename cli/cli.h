@@ -24,3 +24,29 @@ int cmd_net(int argc, char **argv);
 /* cli/code.c */
 int cmd_run_code(int argc, char **argv);
 int cmd_context(int argc, char **argv);
+
+/* Seven disks in all (the library's limit), the first being the rootfs. */
+#define MAX_EXTRA_DISKS 6
+
+/* The options of boot and create (cli/sandbox.c). */
+struct boot_opts {
+	char kernel[4096], initramfs[4096];
+	const char *rootfs, *exec, *kernel_args;
+	const char *net, *net_dns, *net_mac, *net_pool;
+	int net_admit_private;
+	const char *disks[MAX_EXTRA_DISKS];
+	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded, ttl;
+	int timeout_s;
+};
+
+/* Parses boot OPTIONS (0, or 2 after a usage message) and applies them to cfg (an SBX code,
+ * printed). */
+int boot_parse(int argc, char **argv, struct boot_opts *o);
+int boot_configure(sbx_config *cfg, struct boot_opts *o);
+
+/* cli/fork.c */
+int cmd_fork(int argc, char **argv);
+
+/* cli/template.c */
+int cmd_template(int argc, char **argv);
+int cmd_create_from_template(const char *name);

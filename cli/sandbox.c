@@ -47,6 +47,12 @@ static void usage(FILE *f)
 		"      --net-dns IP[:PORT]     DNS server allowed names are resolved with\n"
 		"      --net-mac MAC --net-pool CIDR --net-admit-private\n"
 		"  create [boot OPTIONS]       start a detached sandbox, wait until ready, print its id\n"
+		"  create --template NAME      the same, restored from a template instead of booted\n"
+		"  template build NAME [--lite] [boot OPTIONS]   build the rootfs of NAME (unless\n"
+		"                              --rootfs is given), boot, warm and snapshot it\n"
+		"  template list | rm NAME     the templates ($SANDBOX_TEMPLATE_DIR, else\n"
+		"                              <state dir>/templates)\n"
+		"  fork ID -n N                N running copies of a sandbox, their ids one a line\n"
 		"  exec ID [--timeout S] [--cwd DIR] [--user U] [--env K=V]... [--stdin] -- CMD [ARG...]\n"
 		"  exec ID --shell 'CMD'        run a command; its output streams, its exit code is ours\n"
 		"  files ID put LOCAL REMOTE | get REMOTE LOCAL | ls PATH | rm [-r] PATH | stat PATH\n"
@@ -227,19 +233,6 @@ static int cmd_doctor(void)
 	return problems ? 1 : 0;
 }
 
-/* Seven disks in all (the library's limit), the first being the rootfs. */
-#define MAX_EXTRA_DISKS 6
-
-struct boot_opts {
-	char kernel[4096], initramfs[4096];
-	const char *rootfs, *exec, *kernel_args;
-	const char *net, *net_dns, *net_mac, *net_pool;
-	int net_admit_private;
-	const char *disks[MAX_EXTRA_DISKS];
-	unsigned ndisks, cpus, memory, cpu_quota, pids, allow_degraded, ttl;
-	int timeout_s;
-};
-
 /* "seccomp,cgroup" to SBX_PROT_* bits; NULL (no list) is all of them. */
 static int parse_protections(const char *list, unsigned *bits)
 {
@@ -266,7 +259,7 @@ static int parse_protections(const char *list, unsigned *bits)
 	return 0;
 }
 
-static int boot_parse(int argc, char **argv, struct boot_opts *o)
+int boot_parse(int argc, char **argv, struct boot_opts *o)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, 0, 'k' }, { "initramfs", required_argument, 0, 'i' },
@@ -396,7 +389,7 @@ static int net_configure(sbx_config *cfg, const struct boot_opts *o)
 }
 
 /* Applies the boot options to a config; each failure prints the config's message. */
-static int boot_configure(sbx_config *cfg, struct boot_opts *o)
+int boot_configure(sbx_config *cfg, struct boot_opts *o)
 {
 	char err[512], args[4200];
 	int rc = SBX_OK, rootfs_ro = 0, ro;
@@ -488,6 +481,10 @@ static int cmd_create(int argc, char **argv)
 	sbx_sandbox *sb = NULL;
 	int rc;
 
+	if (argc == 3 && !strcmp(argv[1], "--template")) {
+		sbx_config_free(cfg);
+		return cmd_create_from_template(argv[2]);
+	}
 	if (!cfg)
 		return 1;
 	rc = boot_parse(argc, argv, &o);
@@ -929,6 +926,10 @@ int main(int argc, char **argv)
 		return cmd_snapshot(argc - 1, argv + 1, argv[1][0] == 'h');
 	if (strcmp(argv[1], "restore") == 0 || strcmp(argv[1], "resume") == 0)
 		return cmd_restore(argc - 1, argv + 1, strcmp(argv[1], "resume") == 0);
+	if (strcmp(argv[1], "fork") == 0)
+		return cmd_fork(argc - 1, argv + 1);
+	if (strcmp(argv[1], "template") == 0)
+		return cmd_template(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0) {
 		printf("%s\n", sbx_version());
 		return 0;

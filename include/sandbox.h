@@ -564,6 +564,50 @@ SBX_API int sbx_snapshot_info_disks_copied(const sbx_snapshot_info *info);
 SBX_API const char *sbx_snapshot_info_disks(const sbx_snapshot_info *info);
 SBX_API void sbx_snapshot_info_free(sbx_snapshot_info *info);
 
+/* ------------------------------------------------------------------ fork */
+
+/* Most children one sbx_sandbox_fork makes. */
+#define SBX_FORK_MAX 64
+
+/* n (1..SBX_FORK_MAX) new running sandboxes, each a copy of sb as it is now, in
+ * children[0..n-1] (the caller's array; each handle freed as any other); sb runs on. A child
+ * has its own id, fresh guest entropy (its CRNG reseeded), the host's wall clock and a hostname
+ * "sbx-" + the first 12 characters of its id. Memory is shared copy-on-write (every child maps
+ * one snapshot's memory file privately; the file is unlinked once all are running and lives as
+ * long as one maps it), disks are reflinked (copied where the filesystem cannot). cfg (may be
+ * NULL: the parent's state directory base and detached flag) is as for sbx_sandbox_restore.
+ * Errors: SBX_ERANGE (n), those of sbx_sandbox_snapshot and sbx_sandbox_restore; the message in
+ * sbx_sandbox_last_error(sb). On failure no child is left and children is untouched. */
+SBX_API int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n,
+			     sbx_sandbox **children);
+
+/* ------------------------------------------------------------- templates */
+
+/* A template is a snapshot of a booted and warmed sandbox kept under a name in the template
+ * directory: $SANDBOX_TEMPLATE_DIR, else <state directory>/templates (so it is on the state
+ * directory's filesystem and restored disks are reflinks). */
+
+/* Called with each step of a build, for a progress display. */
+typedef void (*sbx_progress_fn)(void *user, const char *step);
+
+/* Boots a sandbox from cfg (kernel, initramfs, rootfs, vCPUs, memory; no init command), runs
+ * warm_code (may be NULL) in its default Python context through sbx_run_code, and snapshots it
+ * as template name (1..64 of A-Z a-z 0-9 . _ -). progress (may be NULL) hears each step. The
+ * sandbox is destroyed afterwards. Errors: SBX_EINVAL (name), SBX_ESTATE (it exists), SBX_EGUEST
+ * (warm_code raised), those of sbx_sandbox_create, sbx_run_code and sbx_sandbox_snapshot; the
+ * message in sbx_config_last_error(cfg). Nothing is left behind on failure. */
+SBX_API int sbx_template_build(sbx_config *cfg, const char *name, const char *warm_code,
+			       sbx_progress_fn progress, void *user);
+/* The names of the templates, one a line, in *names (free with sbx_free; "" when none). */
+SBX_API int sbx_template_list(sbx_config *cfg, char **names);
+/* Removes template name (sandboxes made from it run on). SBX_ENOENT if there is none. */
+SBX_API int sbx_template_remove(sbx_config *cfg, const char *name);
+/* sbx_sandbox_restore from template name, then the fresh identity a fork child gets (entropy,
+ * hostname). Errors: SBX_ENOENT (no such template), those of sbx_sandbox_restore; the message
+ * in sbx_config_last_error(cfg). */
+SBX_API int sbx_sandbox_create_from_template(sbx_config *cfg, const char *name,
+					     sbx_sandbox **out);
+
 /* ---------------------------------------------------------------- guest */
 
 /* Writes an initramfs (gzip-less newc cpio) holding the project's static guest init and the

@@ -77,3 +77,5 @@ void op_context_destroy(struct conn *c);
 struct language;
 /* The language called name, or NULL with an EINVAL error (listing the known ones) sent. */
 const struct language *language_or_reply(struct conn *c, const char *name);
+/* reseed.c */
+void op_reseed(struct conn *c);

@@ -30,10 +30,10 @@
 #include <unistd.h>
 
 #include "e2e_common.h"
+#include "e2e_snaputil.h"
 #include "testing.h"
 
 #define BOOT_TIMEOUT_MS (300 * 1000)
-#define CELL_TIMEOUT_MS (300 * 1000)
 #define BASE "/tmp/sbx-snapshot-e2e"
 #define XFS BASE "/xfs"
 #define EXT4 BASE "/ext4"
@@ -49,21 +49,6 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static __attribute__((format(printf, 1, 2))) int sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "e2e_snapshot: `%s` failed (%d)\n", cmd, rc);
-	return rc;
-}
-
 /* The two loop mounts and a writable copy of the rootfs on XFS. */
 static int setup(void)
 {
@@ -72,15 +57,15 @@ static int setup(void)
 		return -1;
 	}
 	setenv("PATH", "/usr/sbin:/sbin:/usr/bin:/bin", 1);
-	sh("umount -q " XFS " 2>/dev/null; umount -q " EXT4 " 2>/dev/null; rm -rf " BASE);
-	if (sh("mkdir -p " XFS " " EXT4) ||
-	    sh("modprobe -q loop; modprobe -q xfs; modprobe -q ext4; true") ||
-	    sh("truncate -s 8G " BASE "/xfs.img && mkfs.xfs -q -m reflink=1 " BASE "/xfs.img") ||
-	    sh("mount -o loop " BASE "/xfs.img " XFS) ||
-	    sh("truncate -s 4G " BASE "/ext4.img && mkfs.ext4 -q -F " BASE "/ext4.img") ||
-	    sh("mount -o loop " BASE "/ext4.img " EXT4) ||
-	    sh("cp --sparse=always %s " XFS "/rootfs.img", env.rootfs) ||
-	    sh("mkdir -m 700 " XFS "/state " EXT4 "/state")) {
+	e2e_sh("umount -q " XFS " 2>/dev/null; umount -q " EXT4 " 2>/dev/null; rm -rf " BASE);
+	if (e2e_sh("mkdir -p " XFS " " EXT4) ||
+	    e2e_sh("modprobe -q loop; modprobe -q xfs; modprobe -q ext4; true") ||
+	    e2e_sh("truncate -s 8G " BASE "/xfs.img && mkfs.xfs -q -m reflink=1 " BASE "/xfs.img") ||
+	    e2e_sh("mount -o loop " BASE "/xfs.img " XFS) ||
+	    e2e_sh("truncate -s 4G " BASE "/ext4.img && mkfs.ext4 -q -F " BASE "/ext4.img") ||
+	    e2e_sh("mount -o loop " BASE "/ext4.img " EXT4) ||
+	    e2e_sh("cp --sparse=always %s " XFS "/rootfs.img", env.rootfs) ||
+	    e2e_sh("mkdir -m 700 " XFS "/state " EXT4 "/state")) {
 		fprintf(stderr, "e2e_snapshot: the XFS and ext4 loop mounts could not be set up "
 				"(needs mkfs.xfs, mkfs.ext4, the loop, xfs and ext4 modules)\n");
 		return -1;
@@ -90,32 +75,7 @@ static int setup(void)
 
 static void teardown(void)
 {
-	sh("umount " XFS "; umount " EXT4 "; rm -rf " BASE);
-}
-
-/* Processes named sandbox-vmm: what is left running. */
-static int vmm_count(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d))) {
-		char path[300], comm[64] = "";
-		FILE *f;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		f = fopen(path, "re");
-		if (f && fgets(comm, sizeof(comm), f) && !strncmp(comm, "sandbox-vmm", 11))
-			n++;
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
+	e2e_sh("umount " XFS "; umount " EXT4 "; rm -rf " BASE);
 }
 
 static int dir_entries(const char *path)
@@ -131,35 +91,6 @@ static int dir_entries(const char *path)
 	return n;
 }
 
-/* Extents of a file and how many of them are shared with another file (reflinks). */
-static void extents(const char *path, unsigned *total, unsigned *shared)
-{
-	struct fiemap *fm = calloc(1, sizeof(*fm) + 512 * sizeof(struct fiemap_extent));
-	uint64_t start = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), last = 0;
-
-	*total = *shared = 0;
-	while (fd >= 0 && !last) {
-		memset(fm, 0, sizeof(*fm));
-		fm->fm_start = start;
-		fm->fm_length = ~0ULL - start;
-		fm->fm_flags = FIEMAP_FLAG_SYNC;
-		fm->fm_extent_count = 512;
-		if (ioctl(fd, FS_IOC_FIEMAP, fm) < 0 || fm->fm_mapped_extents == 0)
-			break;
-		for (unsigned i = 0; i < fm->fm_mapped_extents; i++) {
-			struct fiemap_extent *x = &fm->fm_extents[i];
-			(*total)++;
-			*shared += !!(x->fe_flags & FIEMAP_EXTENT_SHARED);
-			last = !!(x->fe_flags & FIEMAP_EXTENT_LAST);
-			start = x->fe_logical + x->fe_length;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	free(fm);
-}
-
 static sbx_config *config_for(const char *state_dir)
 {
 	sbx_config *cfg = sbx_config_new();
@@ -169,69 +100,6 @@ static sbx_config *config_for(const char *state_dir)
 		exit(1);
 	}
 	return cfg;
-}
-
-/* The trailing expression's text/plain of a Python cell, malloc'd ("" on failure). */
-static char *py(sbx_sandbox *sb, const char *code)
-{
-	sbx_code_opts *o = sbx_code_opts_new();
-	sbx_execution *e = NULL;
-	char *text = NULL;
-	int rc;
-
-	sbx_code_opts_set_timeout_ms(o, CELL_TIMEOUT_MS);
-	rc = sbx_run_code(sb, code, o, &e);
-	if (rc != SBX_OK)
-		fprintf(stderr, "run_code %s: %s: %s\n", code, sbx_err_name(rc),
-			sbx_sandbox_last_error(sb));
-	else if (sbx_execution_error_name(e))
-		fprintf(stderr, "run_code %s: %s: %s\n", code, sbx_execution_error_name(e),
-			sbx_execution_error_value(e));
-	for (size_t i = 0; e && i < sbx_execution_result_count(e) && !text; i++)
-		if (sbx_result_is_main(sbx_execution_result(e, i)))
-			text =
-			    strdup(sbx_result_data(sbx_execution_result(e, i), "text/plain", NULL));
-	sbx_execution_free(e);
-	sbx_code_opts_free(o);
-	return text ? text : strdup("");
-}
-
-static int py_is(sbx_sandbox *sb, const char *code, const char *want)
-{
-	char *got = py(sb, code);
-	int same = !strcmp(got, want);
-
-	if (!same)
-		fprintf(stderr, "  %s: got \"%s\", want \"%s\"\n", code, got, want);
-	free(got);
-	return same;
-}
-
-static double ts_s(const struct timespec *t)
-{
-	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
-}
-
-/* The guest's wall clock must fall between the host's just before and just after it was read,
- * give or take a second. */
-static int check_clock(sbx_sandbox *sb, const char *when)
-{
-	sbx_exec_opts *o = sbx_exec_opts_new();
-	sbx_exec_result *r = NULL;
-	struct timespec before, after;
-	double guest = 0;
-
-	sbx_exec_opts_set_shell(o, "date +%s.%N");
-	clock_gettime(CLOCK_REALTIME, &before);
-	if (sbx_exec(sb, o, &r) == SBX_OK)
-		guest = atof(sbx_exec_result_stdout(r, NULL));
-	clock_gettime(CLOCK_REALTIME, &after);
-	sbx_exec_result_free(r);
-	sbx_exec_opts_free(o);
-	printf("guest clock after %s: %.3f s after the host's before the exec, %.3f s before "
-	       "its after (the exec took %.3f s)\n",
-	       when, guest - ts_s(&before), ts_s(&after) - guest, ts_s(&after) - ts_s(&before));
-	return guest > ts_s(&before) - 1.0 && guest < ts_s(&after) + 1.0;
 }
 
 static void print_info(const char *what, const sbx_snapshot_info *i)
@@ -291,7 +159,7 @@ static void test_snapshot_restore(sbx_sandbox *a)
 	double t0 = now();
 	int rc;
 
-	CHECK(py_is(a, "x = 42\nx", "42"));
+	CHECK(e2e_py_is(a, "x = 42\nx", "42"));
 	rc = sbx_sandbox_snapshot(a, XFS "/snap1", &info);
 	CHECK_EQ(rc, SBX_OK);
 	if (rc != SBX_OK) {
@@ -303,21 +171,21 @@ static void test_snapshot_restore(sbx_sandbox *a)
 	CHECK_EQ(sbx_snapshot_info_disks_copied(info), 0);
 	CHECK(e2e_contains(sbx_snapshot_info_disks(info), "disk 0: reflink"));
 	sbx_snapshot_info_free(info);
-	extents(XFS "/snap1/disk-0.img", &total, &shared);
+	e2e_extents(XFS "/snap1/disk-0.img", &total, &shared);
 	printf("snapshot rootfs: %u extents, %u shared\n", total, shared);
 	CHECK(total > 0 && shared == total);
 
-	CHECK(py_is(a, "x += 1\nx", "43"));
+	CHECK(e2e_py_is(a, "x += 1\nx", "43"));
 	b = restore(XFS "/state", XFS "/snap1", 0);
 	c = restore(XFS "/state", XFS "/snap1", 0);
 	if (b && c) {
 		CHECK(strcmp(sbx_sandbox_id(b), sbx_sandbox_id(a)) != 0);
 		CHECK(strcmp(sbx_sandbox_id(b), sbx_sandbox_id(c)) != 0);
-		CHECK(py_is(b, "x", "42"));
-		CHECK(py_is(c, "x", "42"));
-		CHECK(py_is(c, "x = 7\nx", "7"));
-		CHECK(py_is(b, "x", "42"));
-		CHECK(check_clock(b, "restore"));
+		CHECK(e2e_py_is(b, "x", "42"));
+		CHECK(e2e_py_is(c, "x", "42"));
+		CHECK(e2e_py_is(c, "x = 7\nx", "7"));
+		CHECK(e2e_py_is(b, "x", "42"));
+		CHECK(e2e_check_clock(b, "restore"));
 		CHECK(check_jailed(b, "restored"));
 		print_info("restore on XFS", sbx_sandbox_restore_info(b));
 		CHECK(e2e_contains(sbx_snapshot_info_disks(sbx_sandbox_restore_info(b)),
@@ -325,17 +193,17 @@ static void test_snapshot_restore(sbx_sandbox *a)
 		{
 			char disk[600];
 			snprintf(disk, sizeof(disk), XFS "/state/%s/disk-0.img", sbx_sandbox_id(b));
-			extents(disk, &total, &shared);
+			e2e_extents(disk, &total, &shared);
 			printf("restored rootfs: %u extents, %u shared\n", total, shared);
 			CHECK(total > 0 && shared > 0);
 		}
 	}
-	CHECK(py_is(a, "x", "43"));
+	CHECK(e2e_py_is(a, "x", "43"));
 	sbx_sandbox_destroy(c);
 
 	/* A restored sandbox (memory mapped from a file) snapshotted again, and restored. */
 	if (b) {
-		CHECK(py_is(b, "y = x * 2\ny", "84"));
+		CHECK(e2e_py_is(b, "y = x * 2\ny", "84"));
 		rc = sbx_sandbox_snapshot(b, XFS "/snap2", &info);
 		CHECK_EQ(rc, SBX_OK);
 		if (rc == SBX_OK)
@@ -347,7 +215,7 @@ static void test_snapshot_restore(sbx_sandbox *a)
 		sbx_sandbox_destroy(b);
 		c = restore(XFS "/state", XFS "/snap2", 0);
 		if (c)
-			CHECK(py_is(c, "(x, y)", "(42, 84)"));
+			CHECK(e2e_py_is(c, "(x, y)", "(42, 84)"));
 		sbx_sandbox_destroy(c);
 	}
 }
@@ -375,10 +243,10 @@ static void test_ext4(sbx_sandbox *a)
 		CHECK_EQ(sbx_snapshot_info_disks_copied(ri), 1);
 		CHECK(e2e_contains(sbx_snapshot_info_disks(ri),
 				   "copy (no reflink: Operation not supported)"));
-		CHECK(py_is(b, "x", "43"));
+		CHECK(e2e_py_is(b, "x", "43"));
 	}
 	sbx_sandbox_destroy(b);
-	sh("rm -rf " EXT4 "/snap");
+	e2e_sh("rm -rf " EXT4 "/snap");
 }
 
 /* Bitwise CRC32C, as the format's header checksum (lib/snapshot/crc32c.c). */
@@ -400,14 +268,14 @@ static void expect_restore_error(const char *dir, int code, const char *want)
 {
 	sbx_config *cfg = config_for(XFS "/state");
 	sbx_sandbox *sb = NULL;
-	int vmms = vmm_count(), dirs = dir_entries(XFS "/state");
+	int vmms = e2e_vmm_count(), dirs = dir_entries(XFS "/state");
 	int rc = sbx_sandbox_restore(cfg, dir, &sb);
 
 	printf("restore %s: %s: %s\n", dir, sbx_err_name(rc), sbx_config_last_error(cfg));
 	CHECK_EQ(rc, code);
 	CHECK(e2e_contains(sbx_config_last_error(cfg), want));
 	CHECK(sb == NULL);
-	CHECK_EQ(vmm_count(), vmms);
+	CHECK_EQ(e2e_vmm_count(), vmms);
 	CHECK_EQ(dir_entries(XFS "/state"), dirs);
 	sbx_config_free(cfg);
 }
@@ -416,11 +284,11 @@ static void test_bad_snapshots(void)
 {
 	int fd;
 
-	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-mem && "
+	e2e_sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-mem && "
 	   "truncate -s 100M " XFS "/bad-mem/memory");
 	expect_restore_error(XFS "/bad-mem", SBX_ESNAPSHOT, "is truncated");
 
-	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-state");
+	e2e_sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-state");
 	fd = open(XFS "/bad-state/state", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		uint8_t b;
@@ -432,7 +300,7 @@ static void test_bad_snapshots(void)
 	}
 	expect_restore_error(XFS "/bad-state", SBX_ESNAPSHOT, "checksum mismatch");
 
-	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-version");
+	e2e_sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-version");
 	fd = open(XFS "/bad-version/state", O_RDWR | O_CLOEXEC);
 	if (fd >= 0) {
 		uint8_t h[48];
@@ -448,7 +316,7 @@ static void test_bad_snapshots(void)
 	expect_restore_error(XFS "/bad-version", SBX_ESNAPSHOT,
 			     "format version 99; this libsandbox reads version 1");
 
-	sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-disk && rm " XFS
+	e2e_sh("cp -a --reflink=always " XFS "/snap1 " XFS "/bad-disk && rm " XFS
 	   "/bad-disk/disk-0.img");
 	expect_restore_error(XFS "/bad-disk", SBX_ENOENT, "rootfs (disk 0)");
 
@@ -470,7 +338,7 @@ static void test_bad_snapshots(void)
 		sbx_net_policy_free(p);
 		sbx_config_free(cfg);
 	}
-	sh("rm -rf " XFS "/bad-mem " XFS "/bad-state " XFS "/bad-version " XFS "/bad-disk");
+	e2e_sh("rm -rf " XFS "/bad-mem " XFS "/bad-state " XFS "/bad-version " XFS "/bad-disk");
 }
 
 /* Hibernate: the sandbox stops; resume brings it back under its id, from another handle. */
@@ -482,7 +350,7 @@ static void test_hibernate(sbx_sandbox **pa)
 	int pid = sbx_sandbox_vmm_pid(a), rc, reason = -1;
 
 	snprintf(id, sizeof(id), "%s", sbx_sandbox_id(a));
-	CHECK(py_is(a, "import os\nos.environ['STAGE'] = 'hibernated'\nx", "43"));
+	CHECK(e2e_py_is(a, "import os\nos.environ['STAGE'] = 'hibernated'\nx", "43"));
 	rc = sbx_sandbox_hibernate(a, XFS "/hib", &info);
 	CHECK_EQ(rc, SBX_OK);
 	if (rc != SBX_OK) {
@@ -507,8 +375,8 @@ static void test_hibernate(sbx_sandbox **pa)
 	if (!r)
 		return;
 	CHECK(!strcmp(sbx_sandbox_id(r), id));
-	CHECK(py_is(r, "(x, os.environ['STAGE'])", "(43, 'hibernated')"));
-	CHECK(check_clock(r, "resume"));
+	CHECK(e2e_py_is(r, "(x, os.environ['STAGE'])", "(43, 'hibernated')"));
+	CHECK(e2e_check_clock(r, "resume"));
 	CHECK(check_jailed(r, "resumed"));
 	*pa = r;
 }
@@ -525,7 +393,7 @@ int main(void)
 	e2e_env_load(&env);
 	if (setup() < 0)
 		return 1;
-	vmms = vmm_count();
+	vmms = e2e_vmm_count();
 	cfg = config_for(XFS "/state");
 	if (sbx_config_set_kernel(cfg, env.kernel) ||
 	    sbx_config_set_initramfs(cfg, env.initramfs) ||
@@ -553,7 +421,7 @@ int main(void)
 		e2e_dump_console(a);
 	sbx_sandbox_destroy(a);
 	sbx_config_free(cfg);
-	CHECK_EQ(vmm_count(), vmms);
+	CHECK_EQ(e2e_vmm_count(), vmms);
 	teardown();
 	return TEST_SUMMARY();
 }
