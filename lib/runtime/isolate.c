@@ -2,6 +2,7 @@
 #include "isolate.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -207,6 +208,17 @@ int isolate_build_filters(struct isolate *iso, char *err, size_t errlen)
 	return 0;
 }
 
+/* A change of ids clears the parent-death signal, so a VMM whose monitor was killed would run
+ * on: armed again, and if the monitor died meanwhile (the status pipe has no reader) we go. */
+static void isolate_rearm_parent_death(const struct isolate *iso)
+{
+	struct pollfd p = { iso->status_fd, 0, 0 };
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (poll(&p, 1, 0) == 1 && (p.revents & POLLERR))
+		_exit(1);
+}
+
 int isolate_enter(struct isolate *iso, uint64_t fsize, char *err, size_t errlen)
 {
 	const struct vmm_jail *j = &iso->cfg->jail;
@@ -223,6 +235,7 @@ int isolate_enter(struct isolate *iso, uint64_t fsize, char *err, size_t errlen)
 		rl.nofile = cur.rlim_max;
 	jail_set_rlimits(&rl, &iso->report);
 	jail_drop_privileges(j->uid, j->gid, &iso->report);
+	isolate_rearm_parent_death(iso);
 	iso->uid = getuid();
 	iso->gid = getgid();
 	return isolate_check(iso, SBX_PROT_PIVOT_ROOT | SBX_PROT_RLIMITS | SBX_PROT_UNPRIV_USER |
