@@ -405,6 +405,8 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 	snprintf(base, sizeof(base), "%s", dir);
 	*strrchr(base, '/') = 0;
 	rc = net_host_up(base, dir, id, cfg->net_pool, mac, h, cfg->err);
+	if (rc == SBX_OK)
+		rc = net_host_apply_policy(dir, cfg->net_policy, cfg->err);
 	if (rc != SBX_OK)
 		return rc;
 	net_dns_upstream(cfg, dns, sizeof(dns));
@@ -442,6 +444,13 @@ int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p)
 	rc = sandbox_command(sb, req, &reply);
 	json_decref(req);
 	json_decref(reply);
+	/* The second layer follows the VMM's (which refused a policy it cannot take). */
+	if (rc == SBX_OK) {
+		char err[SBX_ERRMSG_MAX];
+		rc = net_host_apply_policy(sb->dir, p, err);
+		if (rc != SBX_OK)
+			sandbox_error(sb, rc, err);
+	}
 	return rc;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "net/egress.h"
 #include "net/packet.h"
 #include "virtio/net.h"
 
@@ -727,4 +728,72 @@ unsigned net_host_gc(const char *base)
 		close(lock_fd);
 	closedir(d);
 	return removed;
+}
+
+/* The rules of one entry: address and prefix, and the port on TCP and UDP when it has one.
+ * Built from parsed numbers, never from the caller's text. A name makes none (*is_name). 1 if
+ * writing failed. */
+static int net_policy_entry_rules(FILE *out, const char *table, const char *ifname,
+				  const char *entry, int *is_name)
+{
+	uint32_t net;
+	uint8_t prefix;
+	uint16_t port;
+	char ip[16];
+
+	*is_name = egress_cidr_parse(entry, &net, &prefix, &port) < 0;
+	if (*is_name)
+		return 0;
+	pkt_ipv4_format(net, ip);
+	if (!port)
+		return fprintf(out, "add rule ip %s egress iifname \"%s\" ip daddr %s/%u accept\n",
+			       table, ifname, ip, prefix) < 0;
+	return fprintf(out,
+		       "add rule ip %1$s egress iifname \"%2$s\" ip daddr %3$s/%4$u tcp dport %5$u "
+		       "accept\n"
+		       "add rule ip %1$s egress iifname \"%2$s\" ip daddr %3$s/%4$u udp dport %5$u "
+		       "accept\n",
+		       table, ifname, ip, prefix, port) < 0;
+}
+
+int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err)
+{
+	char path[4200], lease[4400] = "", table[64] = "", ifname[64], *cmds = NULL;
+	size_t len = 0;
+	int names = 0, bad = 0, rc;
+	FILE *f, *out;
+
+	snprintf(path, sizeof(path), "%s/net", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return sbx_fail(err, SBX_ESTATE, "%s: %s", path, strerror(errno));
+	if (!fgets(lease, sizeof(lease), f) || !fgets(table, sizeof(table), f))
+		table[0] = 0;
+	fclose(f);
+	table[strcspn(table, "\n")] = 0;
+	if (strncmp(table, "sbx_", 4) != 0 || strlen(table) != 12 ||
+	    strspn(table + 4, "0123456789abcdef") != 8)
+		return sbx_fail(err, SBX_EIO, "%s: no NAT table recorded", path);
+	snprintf(ifname, sizeof(ifname), "sbx-%s", table + 4);
+	out = open_memstream(&cmds, &len);
+	if (!out)
+		return sbx_fail(err, SBX_ENOMEM, "out of memory");
+	/* Before the table's own forward chain; rewritten whole in one transaction. */
+	bad |= fprintf(out,
+		       "add chain ip %1$s egress { type filter hook forward priority -1; }\n"
+		       "flush chain ip %1$s egress\n",
+		       table) < 0;
+	for (size_t i = 0; p->mode == SBX_NET_ALLOW && i < p->n; i++) {
+		int is_name;
+		bad |= net_policy_entry_rules(out, table, ifname, p->entries[i], &is_name);
+		names |= is_name;
+	}
+	/* Names admit what the VMM's DNS server answered, which this layer cannot see: with names
+	 * in the list it enforces the addresses only as far as dropping nothing else. */
+	if (p->mode == SBX_NET_NONE || (p->mode == SBX_NET_ALLOW && !names))
+		bad |= fprintf(out, "add rule ip %s egress iifname \"%s\" drop\n", table, ifname) < 0;
+	bad |= fclose(out) != 0;
+	rc = bad ? sbx_fail(err, SBX_ENOMEM, "out of memory") : net_nft(cmds, err);
+	free(cmds);
+	return rc;
 }

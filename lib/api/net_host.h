@@ -37,6 +37,12 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 		const uint8_t guest_mac[6], struct net_host *out, char *err);
 /* Removes the leases (and NAT tables) of sandboxes whose directory under base is gone; how many. */
 unsigned net_host_gc(const char *base);
+struct sbx_net_policy;
+/* The policy's second layer, outside the VMM's reach: a chain of the sandbox's table on the host
+ * (nftables, forward hook, traffic from its veth) with the policy's mode and address entries,
+ * rewritten whole. Names are enforced by the VMM alone (this layer cannot see what its DNS
+ * server admits). SBX code with the message in err. */
+int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err);
 /* Closes the fds h still holds (the VMM has its own copies once spawned). */
 void net_host_release_fds(struct net_host *h);
 /* Removes what the sandbox in dir left on the host: its NAT table and its lease. For sandboxes

@@ -460,6 +460,53 @@ static void test_all(void)
 	free(text);
 }
 
+#ifdef SBX_TEST_HOOKS
+/* The second layer alone: a sandbox whose VMM lets everything through (a test-only hook), so
+ * only the host's rules of its policy stand between the guest and the servers. */
+static void test_second_layer(void)
+{
+	sbx_config *cfg = e2e_config(&env, 1, 512);
+	sbx_net_policy *none = sbx_net_policy_new(SBX_NET_NONE);
+	sbx_sandbox *first = sb, *b = NULL;
+	char *out = NULL;
+	double t0 = now();
+	int rc;
+
+	printf("== the second layer alone (the VMM's filter opened by a test hook)\n");
+	CHECK_EQ(sbx_config_set_net_policy(cfg, none), SBX_OK);
+	setenv("SANDBOX_VMM_TEST_TRIGGER", "egress-open", 1);
+	rc = sbx_sandbox_create(cfg, &b);
+	unsetenv("SANDBOX_VMM_TEST_TRIGGER");
+	if (rc == SBX_OK)
+		rc = sbx_sandbox_wait_ready(b, BOOT_TIMEOUT_MS);
+	CHECK_EQ(rc, SBX_OK);
+	if (rc == SBX_OK &&
+	    sbx_file_write(b, "/tmp/probe.py", probe_py, sizeof(probe_py) - 1, 0644) == SBX_OK) {
+		sb = b;
+		CHECK(probe("tcp 203.0.113.2 8080 3", NULL) != 0);
+		set_policy("allow:203.0.113.2:8080");
+		CHECK_EQ(probe("tcp 203.0.113.2 8080 5", &out), 0);
+		CHECK(e2e_contains(out, "hello 203.0.113.2:8080"));
+		free(out);
+		CHECK(probe("tcp 203.0.113.2 8081 3", NULL) != 0);
+		CHECK(probe("tcp 203.0.113.3 8080 3", NULL) != 0);
+		set_policy("all");
+		CHECK_EQ(probe("tcp 203.0.113.3 8081 5", NULL), 0);
+		set_policy("none");
+		CHECK(probe("tcp 203.0.113.3 8081 3", NULL) != 0);
+		/* The server saw only the connection made under all, and the VMM denied nothing: the
+		 * host's rules stopped the rest. */
+		CHECK_EQ(events_after(t0, "8081", NULL, NULL), 1);
+		CHECK_EQ(events_after(t0, "tcp 203.0.113.3", NULL, NULL), 1);
+		CHECK_EQ(log_total(), 0);
+		sb = first;
+	}
+	sbx_sandbox_destroy(b);
+	sbx_net_policy_free(none);
+	sbx_config_free(cfg);
+}
+#endif
+
 /* A sandbox with a network cannot be snapshotted yet: refused before anything pauses, the
  * directory the call made removed, and the guest answers on. */
 static void test_no_snapshot(void)
@@ -550,6 +597,11 @@ int main(int argc, char **argv)
 		test_all();
 		test_no_snapshot();
 		printf("denials in all: %llu\n", log_total());
+#ifdef SBX_TEST_HOOKS
+		test_second_layer();
+#else
+		loud("SBX_TEST_HOOKS is off: the second layer is not tested alone");
+#endif
 	} else {
 		fprintf(stderr, "not ready: %s\n", sbx_sandbox_last_error(sb));
 	}

@@ -121,6 +121,9 @@ static void test_lease_and_teardown(void)
 	CHECK(contains(out, "10.77.0.13/30"));
 	CHECK(contains(out, "10.77.0.8/30 via 10.77.0.14 dev sbx-0a4d0008"));
 	CHECK(contains(out, "ip saddr 10.77.0.10 masquerade"));
+	/* The policy's second layer: none drops whatever comes from the sandbox. */
+	CHECK(contains(out, "chain egress"));
+	CHECK(contains(out, "iifname \"sbx-0a4d0008\" drop"));
 	CHECK(contains(out, sbx_sandbox_id(a)));
 	CHECK(contains(out, "fd4 /dev/net/tun"));
 	CHECK(contains(out, "sbx.net=10.77.0.10/30,10.77.0.9,10.77.0.9,"));
