@@ -66,7 +66,7 @@ int sandbox_gc(const char *base, unsigned *removed, struct sbx_buf *report)
 	struct dirent *e;
 	unsigned n = 0, leases;
 	DIR *d = opendir(base);
-	int lock_fd;
+	int lock_fd, rc;
 
 	if (!d)
 		return errno == ENOENT ? SBX_OK : SBX_EIO;
@@ -80,9 +80,16 @@ int sandbox_gc(const char *base, unsigned *removed, struct sbx_buf *report)
 		/* The cgroup first: anything left in it is killed before its files go. */
 		sandbox_cgroup_remove(dir, e->d_name);
 		net_host_down(dir);
-		state_dir_remove(dir);
+		rc = state_dir_remove(dir);
 		if (lock_fd >= 0)
 			close(lock_fd);
+		if (rc < 0) {
+			snprintf(line, sizeof(line), "%s: could not remove: %s\n", e->d_name,
+				 strerror(-rc));
+			if (report && sbx_buf_append(report, line, strlen(line)) != SBX_OK)
+				report = NULL;
+			continue;
+		}
 		n++;
 		snprintf(line, sizeof(line), "%s: removed (%s)\n", e->d_name,
 			 record[0] ? record : "no exit record: its VMM was killed");

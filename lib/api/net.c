@@ -2,9 +2,11 @@
  * denial log (docs/networking.md). The host side is lib/api/net_host.c. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -435,10 +437,16 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p)
 {
 	json_t *req, *reply = NULL, *policy;
-	int rc;
+	char path[4200];
+	int rc, lock_fd;
 
 	if (!sb || !p)
 		return SBX_EINVAL;
+	/* Writers take turns (<dir>/net, flock), so the two layers end on the same policy. */
+	snprintf(path, sizeof(path), "%s/net", sb->dir);
+	lock_fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (lock_fd >= 0)
+		flock(lock_fd, LOCK_EX);
 	policy = net_policy_json(p);
 	req = policy ? json_pack("{s:s, s:o}", "cmd", "net_policy", "policy", policy) : NULL;
 	rc = sandbox_command(sb, req, &reply);
@@ -451,6 +459,8 @@ int sbx_sandbox_set_net_policy(sbx_sandbox *sb, const sbx_net_policy *p)
 		if (rc != SBX_OK)
 			sandbox_error(sb, rc, err);
 	}
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -181,7 +182,7 @@ static void net_nat_delete(const char *table)
  * its NAT table may be left too. Caller holds the pool lock. */
 static int net_lease_stale(const char *base, const char *lease, uint32_t slot)
 {
-	char id[64] = "", path[4200], table[IFNAMSIZ];
+	char id[64] = "", path[4200], table[IFNAMSIZ], ifname[IFNAMSIZ];
 	FILE *f = fopen(lease, "re");
 
 	if (!f)
@@ -195,8 +196,13 @@ static int net_lease_stale(const char *base, const char *lease, uint32_t slot)
 	snprintf(path, sizeof(path), "%s/%s", base, id);
 	if (access(path, F_OK) == 0)
 		return 0;
-	net_table(slot, table);
-	net_nat_delete(table);
+	/* Table names are host-wide: with the slot's link up, a sandbox of another state directory
+	 * took the slot since, and the table is its. */
+	net_ifname(slot, ifname);
+	if (if_nametoindex(ifname) == 0) {
+		net_table(slot, table);
+		net_nat_delete(table);
+	}
 	return unlink(lease) == 0;
 }
 

@@ -101,18 +101,25 @@ int state_dir_make(const char *base, const char *id, char **dir, char *err)
 	return SBX_OK;
 }
 
-void state_dir_remove(const char *dir)
+int state_dir_remove(const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
 
 	if (d) {
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			/* A fork's snapshot a killed caller left (lib/api/fork.c): files only. */
+			if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno == EISDIR) {
+				char sub[4400];
+				snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+				state_dir_remove(sub);
+			}
+		}
 		closedir(d);
 	}
-	rmdir(dir);
+	return rmdir(dir) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
 static int state_dir_lock_open(const char *dir, int flags)
@@ -120,7 +127,20 @@ static int state_dir_lock_open(const char *dir, int flags)
 	char path[4200];
 
 	snprintf(path, sizeof(path), "%s/lock", dir);
-	return open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+	/* Read-only: flock needs no more, and the VMM it is passed to gets no file to grow. */
+	return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+}
+
+/* Whether the file fd locks is still <dir>/lock: a collector that took the lock between our open
+ * and our flock has unlinked it (and removed the directory, or is about to). */
+static int state_dir_lock_current(const char *dir, int fd)
+{
+	char path[4200];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	return fstat(fd, &a) == 0 && a.st_nlink > 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int state_dir_hold(const char *dir, int create, char *err)
@@ -132,6 +152,10 @@ int state_dir_hold(const char *dir, int create, char *err)
 		if (fd >= 0)
 			close(fd);
 		return rc;
+	}
+	if (!state_dir_lock_current(dir, fd)) {
+		close(fd);
+		return sbx_fail(err, SBX_ESTATE, "%s was removed as ended meanwhile", dir);
 	}
 	return fd;
 }

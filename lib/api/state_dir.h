@@ -9,8 +9,9 @@ int state_dir_base(const char *base, char *buf, size_t len);
  * /run/libsandbox for root, else $XDG_RUNTIME_DIR/libsandbox, else /tmp/libsandbox-<uid>.
  * *dir gets the malloc'd path. SBX_* code with the message in err. */
 int state_dir_make(const char *base, const char *id, char **dir, char *err);
-/* Removes a sandbox directory and the files in it (it has no subdirectories). */
-void state_dir_remove(const char *dir);
+/* Removes a sandbox directory, the files in it and the directories of files in it (a fork's
+ * snapshot). 0 (gone), or -errno. */
+int state_dir_remove(const char *dir);
 /* The sandbox's liveness lock, <dir>/lock, held shared (flock) by whoever keeps the sandbox:
  * its creator's handle, the VMM and its monitor (they inherit the creator's fd) and attached
  * handles. It is free only once all of them are gone, however they ended, and a reused pid
