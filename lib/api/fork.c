@@ -9,14 +9,34 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "reseed.h"
 #include "state_dir.h"
 
+/* What is left of the parent's time to live (<dir>/expires), at least a second; 0: none. */
+static unsigned fork_ttl_left(const sbx_sandbox *sb)
+{
+	char path[PATH_MAX + 16];
+	long long expires = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/expires", sb->dir);
+	f = fopen(path, "re");
+	if (f && fscanf(f, "%lld", &expires) != 1)
+		expires = 0;
+	if (f)
+		fclose(f);
+	if (expires <= 0)
+		return 0;
+	return expires - time(NULL) > 1 ? (unsigned)(expires - time(NULL)) : 1;
+}
+
 /* The config the children are restored with when the caller gives none: the parent's state
- * directory base and detached flag. */
+ * directory base, detached flag and what is left of its time to live (a child must not outlive
+ * the limit its parent was given). */
 static sbx_config *fork_default_config(const sbx_sandbox *sb)
 {
 	sbx_config *cfg = sbx_config_new();
@@ -24,7 +44,8 @@ static sbx_config *fork_default_config(const sbx_sandbox *sb)
 
 	snprintf(base, sizeof(base), "%s", sb->dir);
 	if (cfg && (sbx_config_set_state_dir(cfg, dirname(base)) != SBX_OK ||
-		    sbx_config_set_detached(cfg, sb->detached) != SBX_OK)) {
+		    sbx_config_set_detached(cfg, sb->detached) != SBX_OK ||
+		    sbx_config_set_ttl(cfg, fork_ttl_left(sb)) != SBX_OK)) {
 		sbx_config_free(cfg);
 		return NULL;
 	}

@@ -1,7 +1,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_client.h"
@@ -478,6 +479,10 @@ static int sandbox_adopt(sbx_sandbox *sb, json_t *started, sbx_config *cfg)
 	rc = sandbox_write_file(cfg, sb->dir, "vmm.pid", buf);
 	if (rc == SBX_OK && sb->isolation)
 		rc = sandbox_write_file(cfg, sb->dir, "isolation.json", sb->isolation);
+	/* When the TTL runs out (wall clock), for what inherits it: a fork's children. */
+	snprintf(buf, sizeof(buf), "%lld\n", cfg->ttl_s ? (long long)time(NULL) + cfg->ttl_s : 0LL);
+	if (rc == SBX_OK)
+		rc = sandbox_write_file(cfg, sb->dir, "expires", buf);
 	return rc;
 }
 

@@ -109,12 +109,29 @@ static int hostname_is_own(sbx_sandbox *sb)
 	return e2e_py_is(sb, "import socket\nsocket.gethostname()", want);
 }
 
+/* When the sandbox's time to live runs out (<dir>/expires, wall clock); 0 for none. */
+static long long expires(sbx_sandbox *sb)
+{
+	char path[512];
+	long long t = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), STATE "/%s/expires", sbx_sandbox_id(sb));
+	f = fopen(path, "re");
+	if (f && fscanf(f, "%lld", &t) != 1)
+		t = -1;
+	if (f)
+		fclose(f);
+	return t;
+}
+
+/* With a time to live of an hour, which a fork's children inherit what is left of. */
 static sbx_sandbox *from_template(void)
 {
 	sbx_config *cfg = config();
 	sbx_sandbox *sb = NULL;
 	double t0 = now();
-	int rc = sbx_sandbox_create_from_template(cfg, TEMPLATE, &sb);
+	int rc = sbx_config_set_ttl(cfg, 3600) ?: sbx_sandbox_create_from_template(cfg, TEMPLATE, &sb);
 
 	CHECK_EQ(rc, SBX_OK);
 	if (rc != SBX_OK)
@@ -209,6 +226,10 @@ static void test_fork(sbx_sandbox *p)
 	printf("forked %d children in %.2f s (%.2f s a child)\n", CHILDREN, now() - t0,
 	       (now() - t0) / CHILDREN);
 	CHECK_EQ(e2e_vmm_count(), vmms + 2 * CHILDREN); /* each child: its monitor and its VMM */
+	/* No child outlives its parent's time to live. */
+	for (int i = 0; i < CHILDREN; i++)
+		CHECK(expires(c[i]) > 0 && expires(c[i]) <= expires(p) + 1 &&
+		      expires(c[i]) >= expires(p) - 60);
 	test_children(p, c);
 	after = pss_kib(all, CHILDREN + 1);
 	printf("PSS of the VMMs, parent and %d children of %d MiB: %.1f MiB before the fork, "
