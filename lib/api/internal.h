@@ -115,7 +115,7 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
 void net_config_free(sbx_config *cfg);
 struct net_host;
 /* Makes the host side of the sandbox in dir (lib/api/net_host.h) and gives the VMM config's "net"
- * object (the tap to arrive as fd vmm_tap_fd, the DNS upstream socket, if any, as vmm_dns_fd) and
+ * object (the tap to arrive as fd vmm_tap_fd, the relay to its DNS guard, if any, as vmm_dns_fd) and
  * the guest's kernel command-line word. SBX code with the message in cfg->err; the caller closes
  * h's fds (net_host_release_fds) and takes the host side down (net_host_down) either way. */
 int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vmm_tap_fd,
@@ -130,6 +130,12 @@ int sandbox_gc(const char *base, unsigned *removed, struct sbx_buf *report);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);
+/* lib/api/dns_guard_spawn.c: starts the DNS guard of the networked sandbox in dir, whose host
+ * table is `table`, relaying to upstream ("IP:PORT") over *dns_fd (the upstream's UDP socket,
+ * which it takes): *dns_fd becomes the VMM's end of the relay. SBX code with the message in
+ * err (*dns_fd then untouched). */
+int dns_guard_spawn(const sbx_config *cfg, const char *dir, const char *table,
+		    const char *upstream, int *dns_fd, char *err);
 /* Spawns the VMM for sandbox directory dir with its control channel on fd 3 (stderr to
  * <dir>/vmm.log) and pass_fds[i] (-1: none; each above 3 + npass) as its fd 4 + i. *pid and
  * *ctl_fd (ours) on success; SBX_* code with a message in cfg->err. */

@@ -411,20 +411,27 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 		rc = net_host_apply_policy(dir, cfg->net_policy, cfg->err);
 	if (rc != SBX_OK)
 		return rc;
+	/* The upstream is reached through the DNS guard, which the VMM relays to. */
 	net_dns_upstream(cfg, dns, sizeof(dns));
 	if (dns[0]) {
+		char table[IFNAMSIZ];
+
 		h->dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (h->dns_fd < 0)
 			return sbx_fail(cfg->err, SBX_EIO, "DNS upstream socket: %s", strerror(errno));
+		snprintf(table, sizeof(table), "sbx_%s", h->ifname + 4);
+		rc = dns_guard_spawn(cfg, dir, table, dns, &h->dns_fd, cfg->err);
+		if (rc != SBX_OK)
+			return rc;
 	}
 	virtio_net_mac_format(mac, mac_text);
 	virtio_net_mac_format(h->gateway_mac, gw_mac);
 	pkt_ipv4_format(h->guest_ip, ip);
 	pkt_ipv4_format(h->gateway_ip, gw);
 	policy = net_policy_json(cfg->net_policy);
-	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:s?, s:i, s:b, s:o}", "tap_fd", vmm_tap_fd,
-				  "mac", mac_text, "guest_ip", ip, "gateway_ip", gw, "dns",
-				  dns[0] ? dns : NULL, "dns_fd", dns[0] ? vmm_dns_fd : -1,
+	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:i, s:b, s:o}", "tap_fd", vmm_tap_fd,
+				  "mac", mac_text, "guest_ip", ip, "gateway_ip", gw, "dns_fd",
+				  dns[0] ? vmm_dns_fd : -1,
 				  "admit_private", cfg->net_admit_private, "policy", policy)
 		      : NULL;
 	if (!*net)

@@ -762,6 +762,32 @@ static int net_policy_entry_rules(FILE *out, const char *table, const char *ifna
 		       table, ifname, ip, prefix, port) < 0;
 }
 
+/* <dir>/policy for the DNS guard (lib/dnsguard/policy_file.h): the mode, then the entries,
+ * replaced whole so the guard never reads half of one. */
+static int net_policy_file_write(const char *dir, const struct sbx_net_policy *p, char *err)
+{
+	static const char *const modes[] = { [SBX_NET_NONE] = "none", [SBX_NET_ALL] = "all",
+					     [SBX_NET_ALLOW] = "allow" };
+	char path[4200], tmp[4300];
+	int bad;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/policy", dir);
+	snprintf(tmp, sizeof(tmp), "%s/policy.new", dir);
+	f = fopen(tmp, "we");
+	if (!f)
+		return sbx_fail(err, SBX_EIO, "%s: %s", tmp, strerror(errno));
+	bad = fprintf(f, "%s\n", modes[p->mode]) < 0;
+	for (size_t i = 0; i < p->n; i++)
+		bad |= fprintf(f, "%s\n", p->entries[i]) < 0;
+	bad |= fclose(f) != 0;
+	if (bad || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return sbx_fail(err, SBX_EIO, "writing %s", path);
+	}
+	return SBX_OK;
+}
+
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err)
 {
 	char path[4200], lease[4400] = "", table[64] = "", ifname[64], *cmds = NULL;
@@ -781,22 +807,43 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 	    strspn(table + 4, "0123456789abcdef") != 8)
 		return sbx_fail(err, SBX_EIO, "%s: no NAT table recorded", path);
 	snprintf(ifname, sizeof(ifname), "sbx-%s", table + 4);
+	/* The guard reads the names before the first query they may answer. */
+	rc = net_policy_file_write(dir, p, err);
+	if (rc != SBX_OK)
+		return rc;
 	out = open_memstream(&cmds, &len);
 	if (!out)
 		return sbx_fail(err, SBX_ENOMEM, "out of memory");
-	/* Before the table's own forward chain; rewritten whole in one transaction. */
+	/* Before the table's own forward chain; rewritten whole in one transaction. The sets hold
+	 * what the DNS guard admitted (`admitted`, each address for its answer's TTL) and what was
+	 * sent to lately (`recent`): an address in use stays open 5 minutes past its last packet,
+	 * as in the VMM. */
 	bad |= fprintf(out,
 		       "add chain ip %1$s egress { type filter hook forward priority -1; }\n"
-		       "flush chain ip %1$s egress\n",
-		       table) < 0;
+		       "flush chain ip %1$s egress\n"
+		       "add set ip %1$s admitted { type ipv4_addr; flags timeout; }\n"
+		       "add set ip %1$s recent { type ipv4_addr; flags dynamic,timeout; timeout %2$us; }\n",
+		       table, EGRESS_IDLE_GRACE_S) < 0;
 	for (size_t i = 0; p->mode == SBX_NET_ALLOW && i < p->n; i++) {
 		int is_name;
 		bad |= net_policy_entry_rules(out, table, ifname, p->entries[i], &is_name);
 		names |= is_name;
 	}
-	/* Names admit what the VMM's DNS server answered, which this layer cannot see: with names
-	 * in the list it enforces the addresses only as far as dropping nothing else. */
-	if (p->mode == SBX_NET_NONE || (p->mode == SBX_NET_ALLOW && !names))
+	/* Names open what the guard admitted, on any port but DNS's (only an address entry with
+	 * port 53, above, reaches another DNS server). Without names nothing admitted stays. */
+	if (names)
+		bad |= fprintf(out,
+			       "add rule ip %1$s egress iifname \"%2$s\" meta l4proto { tcp, udp } "
+			       "th dport 53 drop\n"
+			       "add rule ip %1$s egress iifname \"%2$s\" ip daddr @admitted "
+			       "update @recent { ip daddr } accept\n"
+			       "add rule ip %1$s egress iifname \"%2$s\" ip daddr @recent "
+			       "update @recent { ip daddr } accept\n",
+			       table, ifname) < 0;
+	else
+		bad |= fprintf(out, "flush set ip %1$s admitted\nflush set ip %1$s recent\n",
+			       table) < 0;
+	if (p->mode != SBX_NET_ALL)
 		bad |= fprintf(out, "add rule ip %s egress iifname \"%s\" drop\n", table, ifname) < 0;
 	bad |= fclose(out) != 0;
 	rc = bad ? sbx_fail(err, SBX_ENOMEM, "out of memory") : net_nft(cmds, err);

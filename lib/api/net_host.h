@@ -24,8 +24,9 @@ struct net_host {
 	uint8_t guest_mac[6], gateway_mac[6];
 	char ifname[IFNAMSIZ]; /* host end of the veth: "sbx-" and S in hex */
 	int tap_fd;	       /* O_CLOEXEC; -1 once handed over */
-	/* The DNS upstream's UDP socket, made here: the jailed VMM's own namespace has no route.
-	 * O_CLOEXEC; -1 without an upstream or once handed over. */
+	/* The VMM's end of its relay to the DNS guard, which holds the upstream's UDP socket (made
+	 * in the caller's namespace: the jailed VMM's own has no route). O_CLOEXEC; -1 without an
+	 * upstream or once handed over. */
 	int dns_fd;
 };
 
@@ -40,8 +41,8 @@ unsigned net_host_gc(const char *base);
 struct sbx_net_policy;
 /* The policy's second layer, outside the VMM's reach: a chain of the sandbox's table on the host
  * (nftables, forward hook, traffic from its veth) with the policy's mode and address entries,
- * rewritten whole. Names are enforced by the VMM alone (this layer cannot see what its DNS
- * server admits). SBX code with the message in err. */
+ * and for names the addresses the DNS guard admitted (set `admitted`), rewritten whole; and
+ * <dir>/policy, which the guard reads. SBX code with the message in err. */
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err);
 /* Closes the fds h still holds (the VMM has its own copies once spawned). */
 void net_host_release_fds(struct net_host *h);

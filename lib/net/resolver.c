@@ -9,17 +9,16 @@
 
 #define DNS_PORT 53
 
-struct resolver_pending {
-	int used;
-	uint16_t up_id;
-	uint64_t deadline_ms;
-	struct dns_query q;               /* the guest's query, with the guest's id */
-	struct pkt_udp_addr guest, server; /* where the answer goes, and from where */
+/* Beside each pending query (the guest's, with the guest's id): where its answer goes, and from
+ * where. */
+struct resolver_route {
+	struct pkt_udp_addr guest, server;
 };
 
 struct resolver {
 	struct egress *e;
-	struct resolver_pending pending[RESOLVER_PENDING];
+	struct dns_pending_table pending;
+	struct resolver_route route[DNS_PENDING_MAX];
 	struct resolver_stats stats;
 	uint64_t rng; /* fallback when getrandom cannot deliver */
 };
@@ -46,6 +45,7 @@ void resolver_free(struct resolver *r)
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *out)
 {
 	*out = r->stats;
+	out->expired = r->pending.expired;
 }
 
 /* Ids for upstream must be unpredictable: a guessable one lets an off-path sender forge
@@ -64,36 +64,7 @@ static uint16_t resolver_random_id(struct resolver *r)
 
 void resolver_expire(struct resolver *r, uint64_t now_ms)
 {
-	for (unsigned i = 0; i < RESOLVER_PENDING; i++) {
-		if (r->pending[i].used && r->pending[i].deadline_ms <= now_ms) {
-			r->pending[i].used = 0;
-			r->stats.expired++;
-		}
-	}
-}
-
-static struct resolver_pending *resolver_find(struct resolver *r, uint16_t up_id)
-{
-	for (unsigned i = 0; i < RESOLVER_PENDING; i++)
-		if (r->pending[i].used && r->pending[i].up_id == up_id)
-			return &r->pending[i];
-	return NULL;
-}
-
-/* A free slot, or the oldest one (its query is given up). */
-static struct resolver_pending *resolver_slot(struct resolver *r)
-{
-	struct resolver_pending *oldest = &r->pending[0];
-
-	for (unsigned i = 0; i < RESOLVER_PENDING; i++) {
-		if (!r->pending[i].used)
-			return &r->pending[i];
-		if (r->pending[i].deadline_ms < oldest->deadline_ms)
-			oldest = &r->pending[i];
-	}
-	oldest->used = 0;
-	r->stats.expired++;
-	return oldest;
+	dns_pending_expire(&r->pending, now_ms);
 }
 
 static enum resolver_action resolver_answer(const struct pkt_udp_addr *from,
@@ -109,7 +80,7 @@ enum resolver_action resolver_guest_frame(struct resolver *r, const uint8_t *fra
 					  size_t *out_len)
 {
 	struct pkt_udp_addr guest, server;
-	struct resolver_pending *p;
+	struct dns_pending *p;
 	struct dns_query q;
 	struct pkt_info pi;
 	uint8_t msg[DNS_HDR_LEN + DNS_NAME_WIRE_MAX + 4];
@@ -150,20 +121,18 @@ enum resolver_action resolver_guest_frame(struct resolver *r, const uint8_t *fra
 		return resolver_answer(&server, &guest, msg, n, out, cap, out_len);
 	}
 
-	p = resolver_slot(r);
+	p = dns_pending_slot(&r->pending, now_ms);
 	do
-		p->up_id = resolver_random_id(r);
-	while (resolver_find(r, p->up_id));
-	*out_len = dns_build_query(&q, p->up_id, out, cap);
+		p->id = resolver_random_id(r);
+	while (dns_pending_find(&r->pending, p->id));
+	*out_len = dns_build_query(&q, p->id, out, cap);
 	if (!*out_len) {
 		r->stats.dropped++;
 		return RESOLVER_DROP;
 	}
 	p->used = 1;
-	p->deadline_ms = now_ms + RESOLVER_TIMEOUT_MS;
 	p->q = q;
-	p->guest = guest;
-	p->server = server;
+	r->route[p - r->pending.slot] = (struct resolver_route){ guest, server };
 	r->stats.forwarded++;
 	return RESOLVER_FORWARD;
 }
@@ -172,7 +141,8 @@ enum resolver_action resolver_upstream_reply(struct resolver *r, const uint8_t *
 					     uint64_t now_ms, uint8_t *out, size_t cap,
 					     size_t *out_len)
 {
-	struct resolver_pending *p;
+	struct resolver_route *to;
+	struct dns_pending *p;
 	struct dns_query asked;
 	struct dns_reply reply;
 	uint8_t err[DNS_HDR_LEN + DNS_NAME_WIRE_MAX + 4], copy[RESOLVER_MSG_MAX];
@@ -180,13 +150,15 @@ enum resolver_action resolver_upstream_reply(struct resolver *r, const uint8_t *
 
 	*out_len = 0;
 	resolver_expire(r, now_ms);
-	p = len >= DNS_HDR_LEN ? resolver_find(r, (uint16_t)(msg[0] << 8 | msg[1])) : NULL;
+	p = len >= DNS_HDR_LEN ? dns_pending_find(&r->pending, (uint16_t)(msg[0] << 8 | msg[1]))
+			       : NULL;
 	if (!p) {
 		r->stats.dropped++;
 		return RESOLVER_DROP;
 	}
+	to = &r->route[p - r->pending.slot];
 	asked = p->q;
-	asked.id = p->up_id;
+	asked.id = p->id;
 	/* Not an answer to our question: leave the query pending for the real one. */
 	if (dns_parse_reply(msg, len, &asked, &reply) < 0) {
 		r->stats.dropped++;
@@ -205,10 +177,10 @@ enum resolver_action resolver_upstream_reply(struct resolver *r, const uint8_t *
 		limit = RESOLVER_MSG_MAX;
 	if (len > limit) {
 		n = dns_build_error(&p->q, DNS_RCODE_SERVFAIL, err, sizeof(err));
-		return resolver_answer(&p->server, &p->guest, err, n, out, cap, out_len);
+		return resolver_answer(&to->server, &to->guest, err, n, out, cap, out_len);
 	}
 	/* The guest's id goes back before the checksum is computed over it. */
 	memcpy(copy, msg, len);
 	dns_set_id(copy, len, p->q.id);
-	return resolver_answer(&p->server, &p->guest, copy, len, out, cap, out_len);
+	return resolver_answer(&to->server, &to->guest, copy, len, out, cap, out_len);
 }

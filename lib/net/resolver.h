@@ -9,8 +9,8 @@
  * query we build ourselves from the parsed question (nothing else the guest wrote goes out). The
  * upstream answer must carry that id and question; its A records for the name (through CNAMEs)
  * are admitted by the egress policy before the answer, with the guest's id, goes to the guest.
- * Queries unanswered after RESOLVER_TIMEOUT_MS are forgotten (the guest's resolver retries);
- * with RESOLVER_PENDING in flight, a new one displaces the oldest. DNS over TCP is not served.
+ * Queries unanswered after DNS_PENDING_TIMEOUT_MS are forgotten (the guest's resolver retries);
+ * with DNS_PENDING_MAX in flight, a new one displaces the oldest. DNS over TCP is not served.
  *
  * Device thread only: no locks of its own (the egress calls take the egress lock). */
 #pragma once
@@ -18,11 +18,10 @@
 #include <stdint.h>
 
 #include "dns.h"
+#include "dns_pending.h"
 #include "egress.h"
 #include "packet.h"
 
-#define RESOLVER_PENDING 64
-#define RESOLVER_TIMEOUT_MS 5000
 /* A DNS answer in one Ethernet frame at MTU 1500: what out buffers should hold. */
 #define RESOLVER_MSG_MAX (1500 - PKT_IP_HLEN - PKT_UDP_HLEN)
 #define RESOLVER_FRAME_MAX (PKT_ETH_HLEN + 1500)

@@ -269,8 +269,7 @@ static void machine_on_dns_query(void *user, const uint8_t *frame, size_t len)
 	case RESOLVER_FORWARD:
 		/* No upstream, or none reachable now: the guest's resolver times out and retries,
 		 * as with a lost datagram. */
-		if (m->dns_fd >= 0 && sendto(m->dns_fd, out, n, MSG_DONTWAIT,
-					     (struct sockaddr *)&m->dns_addr, sizeof(m->dns_addr)) < 0)
+		if (m->dns_fd >= 0 && send(m->dns_fd, out, n, MSG_DONTWAIT) < 0)
 			vmm_log("net: DNS upstream: %s", strerror(errno));
 		break;
 	case RESOLVER_DROP:
@@ -278,27 +277,27 @@ static void machine_on_dns_query(void *user, const uint8_t *frame, size_t len)
 	}
 }
 
-/* Device thread: datagrams from the upstream DNS server. */
+/* Device thread: the upstream DNS server's answers, through the DNS guard. A guard that is gone
+ * (the relay hung up) is no longer polled: allowed names then fail, as with no upstream. */
 static void machine_on_dns_reply(void *opaque, uint32_t events)
 {
 	struct machine *m = opaque;
 	uint8_t msg[4096], out[RESOLVER_FRAME_MAX];
 
 	for (;;) {
-		struct sockaddr_in from;
-		socklen_t from_len = sizeof(from);
-		ssize_t got = recvfrom(m->dns_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC,
-				       (struct sockaddr *)&from, &from_len);
+		ssize_t got = recv(m->dns_fd, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
 		size_t n = 0;
 
 		if (got < 0 && errno == EINTR)
 			continue;
+		if (got == 0 || (got < 0 && errno != EAGAIN)) {
+			vmm_log("net: the DNS guard is gone");
+			evloop_del(m->devloop, m->dns_fd);
+			return;
+		}
 		if (got < 0)
 			return;
-		/* Only the upstream server's answers, and no more than we asked for. */
-		if ((size_t)got > sizeof(msg) || from_len != sizeof(from) ||
-		    from.sin_addr.s_addr != m->dns_addr.sin_addr.s_addr ||
-		    from.sin_port != m->dns_addr.sin_port)
+		if ((size_t)got > sizeof(msg))
 			continue;
 		if (resolver_upstream_reply(m->resolver, msg, (size_t)got, egress_now_ms(), out,
 					    sizeof(out), &n) == RESOLVER_REPLY)
@@ -306,17 +305,14 @@ static void machine_on_dns_reply(void *opaque, uint32_t events)
 	}
 }
 
-/* The library's socket (the jailed VMM's own namespace has no route), not connected: an upstream
- * that is unreachable at the start must not fail the sandbox, and each query finds its route
- * when it is sent. */
+/* The relay to the DNS guard, which the library started outside the jail: the VMM's own network
+ * namespace has no route, and what upstream answers must be seen by a process the guest cannot
+ * reach (it admits the addresses in the second layer). */
 static int machine_dns_upstream(struct machine *m, char *err, size_t errlen)
 {
-	const struct vmm_net *c = &m->cfg->net;
 	int rc;
 
-	m->dns_addr = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(c->dns_port),
-					    .sin_addr.s_addr = htonl(c->dns_ip) };
-	m->dns_fd = c->dns_fd;
+	m->dns_fd = m->cfg->net.dns_fd;
 	rc = evloop_add(m->devloop, m->dns_fd, EPOLLIN, machine_on_dns_reply, m);
 	if (rc < 0)
 		snprintf(err, errlen, "DNS upstream socket: %s", strerror(-rc));
@@ -345,7 +341,7 @@ static int machine_add_net(struct machine *m, char *err, size_t errlen)
 	rc = machine_net_set_policy(m, c->policy, err, errlen);
 	if (rc == 0 && (rc = resolver_new(m->egress, &m->resolver)) < 0)
 		snprintf(err, errlen, "DNS server: %s", strerror(-rc));
-	if (rc == 0 && c->dns_ip)
+	if (rc == 0 && c->dns_fd >= 0)
 		rc = machine_dns_upstream(m, err, errlen);
 	if (rc < 0) {
 		close(c->tap_fd);

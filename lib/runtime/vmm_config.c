@@ -35,44 +35,27 @@ static int vmm_config_ip(const char *s, uint32_t *ip)
 	return pkt_ipv4_parse(s, strlen(s), ip);
 }
 
-/* "IP:PORT" of the upstream DNS server. */
-static int vmm_config_dns(const char *s, struct vmm_net *n)
-{
-	const char *colon = strchr(s, ':');
-	char *end;
-	long port;
-
-	if (!colon || pkt_ipv4_parse(s, (size_t)(colon - s), &n->dns_ip) < 0)
-		return -EINVAL;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
-		return -EINVAL;
-	n->dns_port = (uint16_t)port;
-	return 0;
-}
-
 /* The optional "net" object; the policy itself is checked when the machine installs it. */
 static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, size_t errlen)
 {
-	const char *mac, *guest, *gateway, *dns = NULL;
+	const char *mac, *guest, *gateway;
 	json_error_t jerr;
 	struct vmm_net *n = &c->net;
 
 	n->tap_fd = n->dns_fd = -1;
 	if (!net || json_is_null(net))
 		return 0;
-	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?s, s?i, s?b, s:o}", "tap_fd",
+	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?i, s?b, s:o}", "tap_fd",
 			   &n->tap_fd, "mac", &mac, "guest_ip", &guest, "gateway_ip", &gateway,
-			   "dns", &dns, "dns_fd", &n->dns_fd, "admit_private", &n->admit_private,
-			   "policy", &n->policy) < 0) {
+			   "dns_fd", &n->dns_fd, "admit_private", &n->admit_private, "policy",
+			   &n->policy) < 0) {
 		snprintf(err, errlen, "config: net: %s", jerr.text);
 		return -EINVAL;
 	}
 	if (n->tap_fd < 0 || virtio_net_mac_parse(mac, n->mac) < 0 ||
 	    vmm_config_ip(guest, &n->guest_ip) < 0 || vmm_config_ip(gateway, &n->gateway_ip) < 0 ||
-	    (dns && (vmm_config_dns(dns, n) < 0 || n->dns_fd < 0)) ||
 	    !json_is_object(n->policy)) {
-		snprintf(err, errlen, "config: net: bad tap fd, MAC, address or DNS server");
+		snprintf(err, errlen, "config: net: bad tap fd, MAC or address");
 		n->tap_fd = n->dns_fd = -1;
 		return -EINVAL;
 	}

@@ -30,9 +30,9 @@ struct vmm_net {
 	int tap_fd;
 	uint8_t mac[6];                 /* the guest's */
 	uint32_t guest_ip, gateway_ip;  /* host order; the gateway is also the DNS server */
-	uint32_t dns_ip;                /* upstream DNS server, 0: none (allowed names fail) */
-	uint16_t dns_port;
-	int dns_fd;                     /* the upstream's UDP socket (the library's namespace) */
+	/* The DNS guard's relay (SOCK_SEQPACKET, one DNS message a packet), which takes queries
+	 * upstream and brings the answers; -1: no upstream (allowed names fail). */
+	int dns_fd;
 	int admit_private;              /* DNS answers in private ranges are admitted too */
 	json_t *policy;                 /* {"mode": "none"|"all"|"allow", "allow": [ENTRY...]} */
 };

@@ -3,8 +3,8 @@
  *     SBX_EXIT_TTL and a last error that says so; sbx_gc then removes what it left.
  *   - 200 create/destroy cycles (every tenth with a network), 5 where the VMM is killed with
  *     SIGKILL in the middle of an exec, one where its monitor is, and one where the caller is:
- *     the host's network namespaces, links, NAT tables, sandbox cgroups, VMM processes, this
- *     process's open fds and the state directory's files are exactly as before.
+ *     the host's network namespaces, links, NAT tables, sandbox cgroups, VMM and DNS guard
+ *     processes, this process's open fds and the state directory's files are exactly as before.
  * Root, in the emulated KVM host (paths of the guest from the environment, as e2e_agent). */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -45,6 +45,8 @@ static sbx_config *config(int net)
 	if (net) {
 		sbx_net_policy *p = sbx_net_policy_new(SBX_NET_NONE);
 		CHECK_EQ(sbx_config_set_net_policy(cfg, p), SBX_OK);
+		/* An upstream, so each sandbox has its DNS guard too. */
+		CHECK_EQ(sbx_config_set_net_dns(cfg, "192.0.2.53"), SBX_OK);
 		sbx_net_policy_free(p);
 	}
 	return cfg;
@@ -81,13 +83,14 @@ static char *host_state(void)
 	char *tables = e2e_sh_out("nft list tables 2>&1 | sort");
 	char *cgroups = e2e_sh_out("find " CGROUP_PARENT " -mindepth 1 -type d 2>/dev/null | sort");
 	char *vmms = e2e_sh_out("for p in /proc/[0-9]*; do cat $p/stat 2>/dev/null; echo; done | "
-				"grep -c '(sandbox-vmm) [^Z]'");
+				"grep -c '(sandbox-vmm) [^Z]\\|(sbx-dns-guard) [^Z]'");
 	char *files = e2e_sh_out("find %s 2>/dev/null | sort", state);
 	char fds[8192], *text = NULL;
 
 	own_fds(fds, sizeof(fds));
 	if (asprintf(&text,
-		     "network namespaces:\n%slinks:\n%snft tables:\n%scgroups:\n%sVMM processes: "
+		     "network namespaces:\n%slinks:\n%snft tables:\n%scgroups:\n%s"
+		     "VMM and DNS guard processes: "
 		     "%sfds:\n%sstate files:\n%s",
 		     netns, links, tables, cgroups, vmms, fds, files) < 0)
 		text = NULL;

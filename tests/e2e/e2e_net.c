@@ -461,8 +461,9 @@ static void test_all(void)
 }
 
 #ifdef SBX_TEST_HOOKS
-/* The second layer alone: a sandbox whose VMM lets everything through (a test-only hook), so
- * only the host's rules of its policy stand between the guest and the servers. */
+/* The second layer alone: a sandbox whose VMM lets everything through and whose DNS server
+ * forwards any name (a test-only hook), so only the host's rules of its policy and the DNS guard
+ * stand between the guest and the servers. */
 static void test_second_layer(void)
 {
 	sbx_config *cfg = e2e_config(&env, 1, 512);
@@ -474,6 +475,7 @@ static void test_second_layer(void)
 
 	printf("== the second layer alone (the VMM's filter opened by a test hook)\n");
 	CHECK_EQ(sbx_config_set_net_policy(cfg, none), SBX_OK);
+	CHECK_EQ(sbx_config_set_net_dns(cfg, "203.0.113.53"), SBX_OK);
 	setenv("SANDBOX_VMM_TEST_TRIGGER", "egress-open", 1);
 	rc = sbx_sandbox_create(cfg, &b);
 	unsetenv("SANDBOX_VMM_TEST_TRIGGER");
@@ -494,10 +496,34 @@ static void test_second_layer(void)
 		CHECK_EQ(probe("tcp 203.0.113.3 8081 5", NULL), 0);
 		set_policy("none");
 		CHECK(probe("tcp 203.0.113.3 8081 3", NULL) != 0);
-		/* The server saw only the connection made under all, and the VMM denied nothing: the
-		 * host's rules stopped the rest. */
-		CHECK_EQ(events_after(t0, "8081", NULL, NULL), 1);
+		/* Names: the guard forwards only allowed ones, and only what their answers hold gets
+		 * through the host's rules, from the moment they were answered. */
+		set_policy("allow:allowed.test");
+		CHECK(probe("tcp 203.0.113.4 8081 3", NULL) != 0);
+		CHECK_EQ(probe("resolve allowed.test", &out), 0);
+		CHECK(out && e2e_contains(out, "203.0.113.4"));
+		free(out);
+		CHECK_EQ(probe("tcp allowed.test 8081 5", &out), 0);
+		CHECK(out && e2e_contains(out, "hello 203.0.113.4:8081"));
+		free(out);
+		CHECK(probe("resolve denied.test", NULL) != 0);
+		CHECK(probe("tcp 203.0.113.5 8081 3", NULL) != 0);
+		CHECK(probe("dnsq 203.0.113.53 denied.test 3", NULL) != 0);
+		out = e2e_sh_out("cat %s/%s/dns-guard.log; nft list set ip $(sed -n 2p %s/%s/net) "
+				 "admitted", state, sbx_sandbox_id(b), state, sbx_sandbox_id(b));
+		printf("the DNS guard's log and set:\n%s", out);
+		CHECK(e2e_contains(out, "203.0.113.4 timeout"));
+		CHECK(!e2e_contains(out, "203.0.113.5"));
+		free(out);
+		/* Without names in the list nothing admitted stays open. */
+		set_policy("allow:203.0.113.2:8080");
+		CHECK(probe("tcp 203.0.113.4 8081 3", NULL) != 0);
+		/* The servers saw only the connections made under all and to the admitted address,
+		 * and the VMM denied nothing: the host's rules and the guard stopped the rest. */
+		CHECK_EQ(events_after(t0, "8081", NULL, NULL), 2);
 		CHECK_EQ(events_after(t0, "tcp 203.0.113.3", NULL, NULL), 1);
+		CHECK_EQ(events_after(t0, "tcp 203.0.113.5", NULL, NULL), 0);
+		CHECK_EQ(events_after(t0, "denied.test", NULL, NULL), 0);
 		CHECK_EQ(log_total(), 0);
 		sb = first;
 	}
@@ -525,7 +551,7 @@ static void test_no_snapshot(void)
 	free(out);
 }
 
-/* Nothing of the sandbox's network is left once it is destroyed. */
+/* Nothing of the sandbox's network is left once it is destroyed, its DNS guard included. */
 static void test_destroyed(void)
 {
 	char *out;
@@ -533,11 +559,12 @@ static void test_destroyed(void)
 
 	for (int i = 0; i < 50 && left; i++) {
 		out = e2e_sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
-			     "ls %s/net-leases | wc -l",
+			     "ls %s/net-leases | wc -l; pgrep -c -x sbx-dns-guard",
 			     state);
-		left = strcmp(out, "0\n0\n0\n") != 0;
+		left = strcmp(out, "0\n0\n0\n0\n") != 0;
 		if (left && i == 49)
-			fprintf(stderr, "left after destroy (links, tables, leases):\n%s", out);
+			fprintf(stderr, "left after destroy (links, tables, leases, guards):\n%s",
+				out);
 		free(out);
 		usleep(100000);
 	}

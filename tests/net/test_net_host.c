@@ -116,8 +116,10 @@ static void test_lease_and_teardown(void)
 		return;
 	}
 	out = e2e_sh_out("ip -br addr show dev sbx-0a4d0008; ip route; nft list table ip sbx_0a4d0008; "
-		     "cat %s/net-leases/10.77.0.8; cat %s",
-		     state, vmm_log);
+		     "cat %s/net-leases/10.77.0.8; cat %s; ps -o args= -C sbx-dns-guard; "
+		     "echo policy file: $(cat %s/%s/policy); "
+		     "grep -E 'CapEff|CapBnd|NoNewPrivs' /proc/$(pgrep -x sbx-dns-guard)/status",
+		     state, vmm_log, state, sbx_sandbox_id(a));
 	CHECK(contains(out, "10.77.0.13/30"));
 	CHECK(contains(out, "10.77.0.8/30 via 10.77.0.14 dev sbx-0a4d0008"));
 	CHECK(contains(out, "ip saddr 10.77.0.10 masquerade"));
@@ -128,7 +130,16 @@ static void test_lease_and_teardown(void)
 	CHECK(contains(out, "fd4 /dev/net/tun"));
 	CHECK(contains(out, "sbx.net=10.77.0.10/30,10.77.0.9,10.77.0.9,"));
 	CHECK(contains(out, "\"tap_fd\":4"));
-	CHECK(contains(out, "\"dns\":\"192.0.2.53:5353\""));
+	/* DNS goes through the guard, which got the upstream and the table, and the policy. */
+	CHECK(contains(out, "\"dns_fd\":5"));
+	CHECK(contains(out, "--table sbx_0a4d0008 --policy "));
+	CHECK(contains(out, "--upstream 192.0.2.53:5353"));
+	CHECK(contains(out, "policy file: none\n"));
+	/* The guard keeps CAP_NET_ADMIN (bit 12) alone, and gains nothing by exec. */
+	CHECK(contains(out, "CapEff:\t0000000000001000"));
+	CHECK(contains(out, "CapBnd:\t0000000000001000"));
+	CHECK(contains(out, "NoNewPrivs:\t1"));
+	CHECK(contains(out, "set admitted"));
 	CHECK(contains(out, "\"policy\":{\"mode\":\"none\""));
 	/* Inside the sandbox's namespace, as the stand-in VMM found it through its tap. */
 	CHECK(contains(out, "tap0             UNKNOWN        10.77.0.9/30"));
@@ -151,14 +162,15 @@ static void test_lease_and_teardown(void)
 	sbx_sandbox_destroy(a);
 	for (int i = 0; i < 50; i++) {
 		out = e2e_sh_out("ip -br link | grep -c ^sbx-; nft list tables | grep -c sbx_; "
-			     "ls %s/net-leases | wc -l; ls %s | wc -l",
+			     "ls %s/net-leases | wc -l; ls %s | wc -l; pgrep -c -x sbx-dns-guard",
 			     state, state);
-		if (strcmp(out, "0\n0\n0\n1\n") == 0 || i == 49)
+		if (strcmp(out, "0\n0\n0\n1\n0\n") == 0 || i == 49)
 			break;
 		free(out);
 		usleep(100000);
 	}
-	CHECK(contains(out, "0\n0\n0\n1\n")); /* no link, table, lease; only net-leases itself */
+	/* No link, table, lease, DNS guard; only net-leases itself. */
+	CHECK(contains(out, "0\n0\n0\n1\n0\n"));
 	free(out);
 	sbx_config_free(cfg);
 }

@@ -147,3 +147,62 @@ static inline size_t nf_arp(uint8_t *f, const uint8_t sha[6], uint32_t spa, uint
 	nf_put32(a + 24, tpa);
 	return 42;
 }
+
+/* A DNS message: header, one question, optionally an OPT. */
+static inline size_t nf_dns_query(uint8_t *m, uint16_t id, const char *name, uint16_t qtype, int opt)
+{
+	size_t n = 12;
+
+	memset(m, 0, 12);
+	nf_put16(m, id);
+	nf_put16(m + 2, 0x0100);
+	nf_put16(m + 4, 1);
+	nf_put16(m + 10, opt ? 1 : 0);
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t l = dot ? (size_t)(dot - name) : strlen(name);
+
+		m[n++] = (uint8_t)l;
+		memcpy(m + n, name, l);
+		n += l;
+		name += l + (dot ? 1 : 0);
+	}
+	m[n++] = 0;
+	nf_put16(m + n, qtype);
+	nf_put16(m + n + 2, 1);
+	n += 4;
+	if (opt) {
+		m[n] = 0;
+		nf_put16(m + n + 1, 41);
+		nf_put16(m + n + 3, (uint16_t)opt);
+		memset(m + n + 5, 0, 6);
+		n += 11;
+	}
+	return n;
+}
+
+/* An upstream answer to the forwarded query in q (its question echoed) with A records. */
+static inline size_t nf_dns_answer(uint8_t *m, const uint8_t *q, size_t qlen, uint8_t rcode,
+			 const uint32_t *ips, size_t n_ips, uint32_t ttl)
+{
+	size_t n = qlen;
+
+	/* The question ends where an OPT (if any) begins: count back from the header's ARCOUNT. */
+	if (q[11])
+		n -= 11;
+	memcpy(m, q, n);
+	m[2] = 0x81;
+	m[3] = (uint8_t)(0x80 | rcode);
+	nf_put16(m + 6, (uint16_t)n_ips);
+	nf_put16(m + 10, 0);
+	for (size_t i = 0; i < n_ips; i++) {
+		nf_put16(m + n, 0xc00c);
+		nf_put16(m + n + 2, 1);
+		nf_put16(m + n + 4, 1);
+		nf_put32(m + n + 6, ttl);
+		nf_put16(m + n + 10, 4);
+		nf_put32(m + n + 12, ips[i]);
+		n += 16;
+	}
+	return n;
+}

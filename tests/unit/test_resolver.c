@@ -60,75 +60,16 @@ static void env_fini(struct env *v)
 	egress_free(v->e);
 }
 
-/* A DNS message: header, one question, optionally an OPT. */
-static size_t dns_query_msg(uint8_t *m, uint16_t id, const char *name, uint16_t qtype, int opt)
-{
-	size_t n = 12;
-
-	memset(m, 0, 12);
-	nf_put16(m, id);
-	nf_put16(m + 2, 0x0100);
-	nf_put16(m + 4, 1);
-	nf_put16(m + 10, opt ? 1 : 0);
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t l = dot ? (size_t)(dot - name) : strlen(name);
-
-		m[n++] = (uint8_t)l;
-		memcpy(m + n, name, l);
-		n += l;
-		name += l + (dot ? 1 : 0);
-	}
-	m[n++] = 0;
-	nf_put16(m + n, qtype);
-	nf_put16(m + n + 2, 1);
-	n += 4;
-	if (opt) {
-		m[n] = 0;
-		nf_put16(m + n + 1, 41);
-		nf_put16(m + n + 3, (uint16_t)opt);
-		memset(m + n + 5, 0, 6);
-		n += 11;
-	}
-	return n;
-}
-
 /* The guest's query as a frame to the resolver, from port 40000. */
 static size_t query_frame(uint8_t *f, uint16_t id, const char *name, int opt)
 {
 	struct nf_addr s = { .ip = GUEST_IP, .port = 40000 }, d = { .ip = RESOLVER_IP, .port = 53 };
 	uint8_t m[600];
-	size_t n = dns_query_msg(m, id, name, 1, opt);
+	size_t n = nf_dns_query(m, id, name, 1, opt);
 
 	memcpy(s.mac, GUEST_MAC, 6);
 	memcpy(d.mac, GW_MAC, 6);
 	return nf_udp(f, &s, &d, m, n);
-}
-
-/* An upstream answer to the forwarded query in q (its question echoed) with A records. */
-static size_t answer_msg(uint8_t *m, const uint8_t *q, size_t qlen, uint8_t rcode,
-			 const uint32_t *ips, size_t n_ips, uint32_t ttl)
-{
-	size_t n = qlen;
-
-	/* The question ends where an OPT (if any) begins: count back from the header's ARCOUNT. */
-	if (q[11])
-		n -= 11;
-	memcpy(m, q, n);
-	m[2] = 0x81;
-	m[3] = (uint8_t)(0x80 | rcode);
-	nf_put16(m + 6, (uint16_t)n_ips);
-	nf_put16(m + 10, 0);
-	for (size_t i = 0; i < n_ips; i++) {
-		nf_put16(m + n, 0xc00c);
-		nf_put16(m + n + 2, 1);
-		nf_put16(m + n + 4, 1);
-		nf_put32(m + n + 6, ttl);
-		nf_put16(m + n + 10, 4);
-		nf_put32(m + n + 12, ips[i]);
-		n += 16;
-	}
-	return n;
 }
 
 /* Checks a frame for the guest: from the resolver's MAC, IP and port 53, to the guest's port
@@ -192,7 +133,7 @@ static void test_forward_and_answer(void)
 	CHECK(tcp_to(&v, ips[0], 1000) == EGRESS_DENY);
 
 	/* The answer admits its addresses first, then goes to the guest with the guest's id. */
-	ans_len = answer_msg(ans, fwd, fwd_len, 0, ips, 2, 300);
+	ans_len = nf_dns_answer(ans, fwd, fwd_len, 0, ips, 2, 300);
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1100, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_REPLY);
 	m = guest_answer(&v, &mlen);
@@ -218,7 +159,7 @@ static void test_forward_and_answer(void)
 	CHECK_EQ(v.out_len, flen - 42);
 	CHECK_EQ(nf_get16(v.out + v.out_len - 11 + 3), 1232);
 	memcpy(fwd, v.out, v.out_len);
-	ans_len = answer_msg(ans, fwd, v.out_len, 3, NULL, 0, 0);
+	ans_len = nf_dns_answer(ans, fwd, v.out_len, 3, NULL, 0, 0);
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 2100, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_REPLY);
 	m = guest_answer(&v, &mlen);
@@ -270,7 +211,7 @@ static void test_refused(void)
 	/* A name with bytes outside the hostname set: refused in every mode. */
 	{
 		uint8_t q[64];
-		size_t n = dns_query_msg(q, 1, "example.com", 1, 0);
+		size_t n = nf_dns_query(q, 1, "example.com", 1, 0);
 		struct nf_addr s = { .ip = GUEST_IP, .port = 40000 },
 			       dd = { .ip = RESOLVER_IP, .port = 53 };
 
@@ -303,7 +244,7 @@ static void test_malformed_queries(void)
 	memcpy(d.mac, GW_MAC, 6);
 	env_init(&v, NULL);
 	/* Opcode STATUS: NOTIMP, header only. */
-	n = dns_query_msg(q, 0x0102, "example.com", 1, 0);
+	n = nf_dns_query(q, 0x0102, "example.com", 1, 0);
 	q[2] |= 0x10;
 	flen = nf_udp(f, &s, &d, q, n);
 	CHECK_EQ(resolver_guest_frame(v.r, f, flen, 1, v.out, sizeof(v.out), &v.out_len),
@@ -315,7 +256,7 @@ static void test_malformed_queries(void)
 		CHECK_EQ(m[3] & 0xf, 4);
 	}
 	/* A response sent to us, a runt, an empty datagram: nothing goes back. */
-	n = dns_query_msg(q, 1, "example.com", 1, 0);
+	n = nf_dns_query(q, 1, "example.com", 1, 0);
 	q[2] |= 0x80;
 	flen = nf_udp(f, &s, &d, q, n);
 	CHECK_EQ(resolver_guest_frame(v.r, f, flen, 1, v.out, sizeof(v.out), &v.out_len),
@@ -329,7 +270,7 @@ static void test_malformed_queries(void)
 		 RESOLVER_DROP);
 	/* Not a UDP datagram to port 53 at all; to a broadcast MAC (we would answer from it). */
 	d.port = 54;
-	n = dns_query_msg(q, 1, "example.com", 1, 0);
+	n = nf_dns_query(q, 1, "example.com", 1, 0);
 	flen = nf_udp(f, &s, &d, q, n);
 	CHECK_EQ(resolver_guest_frame(v.r, f, flen, 1, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_DROP);
@@ -352,7 +293,7 @@ static void test_malformed_queries(void)
 		free(copy);
 	}
 	/* Well-formed frames carrying a cut message: answered with an error or dropped. */
-	n = dns_query_msg(q, 0x0707, "cut.example.com", 1, 1232);
+	n = nf_dns_query(q, 0x0707, "cut.example.com", 1, 1232);
 	for (size_t keep = 0; keep < n; keep++) {
 		flen = nf_udp(f, &s, &d, q, keep);
 		CHECK(resolver_guest_frame(v.r, f, flen, 1, v.out, sizeof(v.out), &v.out_len) !=
@@ -384,17 +325,17 @@ static void test_forged_replies(void)
 	fwd_len = v.out_len;
 
 	/* Wrong id. */
-	ans_len = answer_msg(ans, fwd, fwd_len, 0, &evil, 1, 60);
+	ans_len = nf_dns_answer(ans, fwd, fwd_len, 0, &evil, 1, 60);
 	nf_put16(ans, (uint16_t)(nf_get16(fwd) + 1));
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1001, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_DROP);
 	/* Right id, another question. */
-	ans_len = answer_msg(ans, fwd, fwd_len, 0, &evil, 1, 60);
+	ans_len = nf_dns_answer(ans, fwd, fwd_len, 0, &evil, 1, 60);
 	ans[12 + 1] = 'X';
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1002, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_DROP);
 	/* Right id and question, broken record. */
-	ans_len = answer_msg(ans, fwd, fwd_len, 0, &evil, 1, 60);
+	ans_len = nf_dns_answer(ans, fwd, fwd_len, 0, &evil, 1, 60);
 	ans[ans_len - 5] = 5;
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1003, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_DROP);
@@ -403,7 +344,7 @@ static void test_forged_replies(void)
 		 RESOLVER_DROP);
 	CHECK_EQ(tcp_to(&v, evil, 1005), EGRESS_DENY);
 	/* The real answer still matches. */
-	ans_len = answer_msg(ans, fwd, fwd_len, 0, &good, 1, 60);
+	ans_len = nf_dns_answer(ans, fwd, fwd_len, 0, &good, 1, 60);
 	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1006, v.out, sizeof(v.out), &v.out_len),
 		 RESOLVER_REPLY);
 	CHECK_EQ(tcp_to(&v, good, 1007), EGRESS_PASS);
@@ -416,7 +357,7 @@ static void test_forged_replies(void)
 	{
 		const uint32_t priv = 0xa9fea9fe;
 
-		ans_len = answer_msg(ans, v.out, v.out_len, 0, &priv, 1, 60);
+		ans_len = nf_dns_answer(ans, v.out, v.out_len, 0, &priv, 1, 60);
 		CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 2001, v.out, sizeof(v.out),
 						 &v.out_len),
 			 RESOLVER_REPLY);
@@ -430,8 +371,8 @@ static void test_timeouts_and_limits(void)
 	const uint32_t ip = 0x5db8d822;
 	struct resolver_stats st;
 	struct env v;
-	uint8_t f[600], fwd[RESOLVER_PENDING + 8][600], ans[2048];
-	size_t flen, ans_len, mlen, fwd_len[RESOLVER_PENDING + 8];
+	uint8_t f[600], fwd[DNS_PENDING_MAX + 8][600], ans[2048];
+	size_t flen, ans_len, mlen, fwd_len[DNS_PENDING_MAX + 8];
 	char name[32];
 	const uint8_t *m;
 
@@ -440,15 +381,15 @@ static void test_timeouts_and_limits(void)
 	flen = query_frame(f, 1, "slow.example", 0);
 	CHECK_EQ(resolver_guest_frame(v.r, f, flen, 1000, fwd[0], 600, &v.out_len),
 		 RESOLVER_FORWARD);
-	ans_len = answer_msg(ans, fwd[0], v.out_len, 0, &ip, 1, 60);
-	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1000 + RESOLVER_TIMEOUT_MS, v.out,
+	ans_len = nf_dns_answer(ans, fwd[0], v.out_len, 0, &ip, 1, 60);
+	CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 1000 + DNS_PENDING_TIMEOUT_MS, v.out,
 					 sizeof(v.out), &v.out_len),
 		 RESOLVER_DROP);
 	resolver_get_stats(v.r, &st);
 	CHECK_EQ(st.expired, 1);
 
 	/* More queries in flight than slots: the oldest give way; the newest all answer. */
-	for (int i = 0; i < RESOLVER_PENDING + 8; i++) {
+	for (int i = 0; i < DNS_PENDING_MAX + 8; i++) {
 		snprintf(name, sizeof(name), "n%d.example", i);
 		flen = query_frame(f, (uint16_t)(100 + i), name, 0);
 		CHECK_EQ(resolver_guest_frame(v.r, f, flen, 2000 + (uint64_t)i, fwd[i], 600,
@@ -457,10 +398,10 @@ static void test_timeouts_and_limits(void)
 	}
 	resolver_get_stats(v.r, &st);
 	CHECK_EQ(st.expired, 1 + 8);
-	for (int i = 0; i < RESOLVER_PENDING + 8; i++) {
+	for (int i = 0; i < DNS_PENDING_MAX + 8; i++) {
 		enum resolver_action a;
 
-		ans_len = answer_msg(ans, fwd[i], fwd_len[i], 0, &ip, 1, 60);
+		ans_len = nf_dns_answer(ans, fwd[i], fwd_len[i], 0, &ip, 1, 60);
 		a = resolver_upstream_reply(v.r, ans, ans_len, 3000, v.out, sizeof(v.out),
 					    &v.out_len);
 		CHECK_EQ(a, i < 8 ? RESOLVER_DROP : RESOLVER_REPLY);
@@ -480,7 +421,7 @@ static void test_timeouts_and_limits(void)
 
 		for (int i = 0; i < 40; i++)
 			many[i] = 0x5db8d800u + (uint32_t)i;
-		ans_len = answer_msg(ans, fwd[0], v.out_len, 0, many, 40, 60);
+		ans_len = nf_dns_answer(ans, fwd[0], v.out_len, 0, many, 40, 60);
 		CHECK(ans_len > 512);
 		CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 4001, v.out, sizeof(v.out),
 						 &v.out_len),
@@ -501,7 +442,7 @@ static void test_timeouts_and_limits(void)
 
 		for (int i = 0; i < 40; i++)
 			many[i] = 0x5db8d800u + (uint32_t)i;
-		ans_len = answer_msg(ans, fwd[0], v.out_len, 0, many, 40, 60);
+		ans_len = nf_dns_answer(ans, fwd[0], v.out_len, 0, many, 40, 60);
 		CHECK_EQ(resolver_upstream_reply(v.r, ans, ans_len, 5001, v.out, sizeof(v.out),
 						 &v.out_len),
 			 RESOLVER_REPLY);
@@ -529,7 +470,7 @@ static void test_fuzz_upstream(void)
 		if (round % 64 == 0) {
 			flen = query_frame(f, (uint16_t)round, "example.com", 0);
 			resolver_guest_frame(v.r, f, flen, 1000, fwd, sizeof(fwd), &fwd_len);
-			base_len = answer_msg(base, fwd, fwd_len, 0, &ip, 1, 60);
+			base_len = nf_dns_answer(base, fwd, fwd_len, 0, &ip, 1, 60);
 		}
 		if (round % 2) {
 			len = rnd() % 200;

@@ -1,0 +1,41 @@
+/* The trusted half of the sandbox's DNS, outside the jailed VMM (sandbox-dns-guard): it sits
+ * between the VMM's DNS server and the upstream resolver, lets through only queries for names
+ * the policy allows, and says which addresses each real upstream answer admits, so that the
+ * policy's second layer (nftables on the host, which the VMM cannot touch) admits exactly those.
+ * Nothing the VMM sends is believed: a compromised VMM can ask only for allowed names, and only
+ * an answer to a query it let through, carrying that query's id and question, admits anything,
+ * under the same rules as the VMM's own (egress_admit: the name still allowed, no special
+ * ranges unless admit_private, the TTL clamped). Nothing here does I/O. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dns.h"
+#include "dns_pending.h"
+#include "egress.h"
+
+struct dns_guard_stats {
+	uint64_t forwarded; /* queries let through */
+	uint64_t refused;   /* queries for names the policy does not allow */
+	uint64_t dropped;   /* malformed queries, datagrams answering nothing pending */
+	uint64_t answered;  /* answers passed back */
+	uint64_t admitted;  /* addresses admitted from them */
+};
+
+struct dns_guard;
+
+/* The policy starts as "none". 0, -ENOMEM. */
+int dns_guard_new(int admit_private, struct dns_guard **out);
+void dns_guard_free(struct dns_guard *g);
+/* Replaces the policy (g owns p). */
+void dns_guard_set_policy(struct dns_guard *g, struct egress_policy *p);
+
+/* A query the VMM wants sent upstream, as it is: 1 to send it, 0 to drop it (not a standard
+ * query with one question, or a name the policy does not allow). */
+int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms);
+/* A datagram from upstream: 1 when it answers a pending query (pass it to the VMM; admit gets
+ * the addresses it admits, their TTLs clamped as the VMM clamps them, *n_admit how many), 0 to
+ * drop it (the query, if any, stays pending for the real answer). */
+int dns_guard_reply(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms,
+		    struct dns_a admit[DNS_MAX_A], size_t *n_admit);
+void dns_guard_get_stats(const struct dns_guard *g, struct dns_guard_stats *out);
