@@ -115,8 +115,8 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
 void net_config_free(sbx_config *cfg);
 struct net_host;
 /* Makes the host side of the sandbox in dir (lib/api/net_host.h) and gives the VMM config's "net"
- * object (the tap to arrive as fd vmm_tap_fd, the relay to its DNS guard, if any, as vmm_dns_fd) and
- * the guest's kernel command-line word. SBX code with the message in cfg->err; the caller closes
+ * object (the tap to arrive as fd vmm_tap_fd, the relay to its DNS guard, if any, as
+ * vmm_dns_fd) and the guest's kernel command-line word. SBX code with the message in cfg->err; the caller closes
  * h's fds (net_host_release_fds) and takes the host side down (net_host_down) either way. */
 int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vmm_tap_fd,
 			int vmm_dns_fd, struct net_host *h, json_t **net, char *word, size_t word_len);
