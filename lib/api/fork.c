@@ -35,8 +35,7 @@ static unsigned fork_ttl_left(const sbx_sandbox *sb)
 }
 
 /* The config the children are restored with when the caller gives none: the parent's state
- * directory base, detached flag and what is left of its time to live (a child must not outlive
- * the limit its parent was given). */
+ * directory base and detached flag (and, set per child, what is left of its time to live). */
 static sbx_config *fork_default_config(const sbx_sandbox *sb)
 {
 	sbx_config *cfg = sbx_config_new();
@@ -44,8 +43,7 @@ static sbx_config *fork_default_config(const sbx_sandbox *sb)
 
 	snprintf(base, sizeof(base), "%s", sb->dir);
 	if (cfg && (sbx_config_set_state_dir(cfg, dirname(base)) != SBX_OK ||
-		    sbx_config_set_detached(cfg, sb->detached) != SBX_OK ||
-		    sbx_config_set_ttl(cfg, fork_ttl_left(sb)) != SBX_OK)) {
+		    sbx_config_set_detached(cfg, sb->detached) != SBX_OK)) {
 		sbx_config_free(cfg);
 		return NULL;
 	}
@@ -95,7 +93,12 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 	rc = sbx_sandbox_snapshot(sb, snap, NULL);
 	while (rc == SBX_OK && made < n) {
 		sbx_sandbox *child = NULL;
-		rc = fork_child(sb, cfg, snap, &child);
+		/* A child must not outlive the limit its parent was given: it gets what is left of
+		 * it as it starts (children start one after another). */
+		if (own)
+			rc = sbx_config_set_ttl(own, fork_ttl_left(sb));
+		if (rc == SBX_OK)
+			rc = fork_child(sb, cfg, snap, &child);
 		if (rc == SBX_OK)
 			made_sb[made++] = child;
 	}

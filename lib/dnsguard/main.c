@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jail/seccomp.h"
 #include "net/dns_guard.h"
 #include "net/packet.h"
 #include "policy_file.h"
@@ -148,6 +149,20 @@ static int guard_drop_privileges(void)
 	return 0;
 }
 
+/* Its seccomp allowlist (lib/jail/seccomp.c), once libnftables has read its files and opened
+ * its netlink socket. */
+static int guard_seccomp(void)
+{
+	struct jail_seccomp_args a = { .self_pid = getpid() };
+	struct jail_filter f = { 0 };
+	int rc = jail_seccomp_build(JAIL_ROLE_DNS_GUARD, &a, &f);
+
+	if (rc == 0)
+		rc = jail_seccomp_install(&f);
+	jail_seccomp_free(&f);
+	return rc;
+}
+
 static int guard_parse_args(int argc, char **argv, struct guard *g, int *admit_private)
 {
 	const char *upstream = NULL;
@@ -204,6 +219,10 @@ int main(int argc, char **argv)
 	}
 	nft_ctx_buffer_output(g.nft);
 	nft_ctx_buffer_error(g.nft);
+	if (guard_seccomp() < 0) {
+		guard_log("cannot install its seccomp filter: not serving");
+		return 1;
+	}
 	guard_policy_refresh(&g);
 	while (!done) {
 		struct pollfd p[2] = { { VMM_FD, POLLIN, 0 }, { UPSTREAM_FD, POLLIN, 0 } };

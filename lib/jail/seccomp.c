@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/kvm.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -20,8 +21,9 @@
 #define R_DEVICE (1u << JAIL_ROLE_DEVICE)
 #define R_CONTROL (1u << JAIL_ROLE_CONTROL)
 #define R_MONITOR (1u << JAIL_ROLE_MONITOR)
+#define R_GUARD (1u << JAIL_ROLE_DNS_GUARD)
 #define R_VMM (R_VCPU | R_DEVICE | R_CONTROL)
-#define R_ALL (R_VMM | R_MONITOR)
+#define R_ALL (R_VMM | R_MONITOR | R_GUARD)
 
 /* Syscalls allowed whatever their arguments. glibc's share (malloc, locks, clocks, thread and
  * process exit, logging to stderr) goes to everyone; the rest to the roles whose code makes
@@ -55,13 +57,14 @@ static const struct {
 	{ SCMP_SYS(write), R_ALL },
 	{ SCMP_SYS(writev), R_ALL },
 	{ SCMP_SYS(sendto), R_ALL }, /* events on the control channel */
-	{ SCMP_SYS(fstat), R_VMM },  /* the console log's size */
-	{ SCMP_SYS(newfstatat), R_VMM },
+	{ SCMP_SYS(fstat), R_VMM | R_GUARD },  /* the console log's size; the guard's policy */
+	{ SCMP_SYS(newfstatat), R_VMM | R_GUARD },
 	{ SCMP_SYS(pause), R_VMM },  /* a second machine_stop waits for the first */
-	{ SCMP_SYS(read), R_DEVICE | R_CONTROL | R_MONITOR },
-	{ SCMP_SYS(close), R_DEVICE | R_CONTROL | R_MONITOR },
-	{ SCMP_SYS(poll), R_CONTROL | R_MONITOR },
-	{ SCMP_SYS(ppoll), R_CONTROL | R_MONITOR },
+	{ SCMP_SYS(read), R_DEVICE | R_CONTROL | R_MONITOR | R_GUARD },
+	{ SCMP_SYS(close), R_DEVICE | R_CONTROL | R_MONITOR | R_GUARD },
+	{ SCMP_SYS(poll), R_CONTROL | R_MONITOR | R_GUARD },
+	{ SCMP_SYS(ppoll), R_CONTROL | R_MONITOR | R_GUARD },
+	{ SCMP_SYS(pselect6), R_GUARD }, /* libmnl's wait for netlink answers */
 	{ SCMP_SYS(readv), R_DEVICE },
 	{ SCMP_SYS(pread64), R_DEVICE | R_MONITOR | R_CONTROL },
 	{ SCMP_SYS(preadv), R_DEVICE },
@@ -69,16 +72,19 @@ static const struct {
 	{ SCMP_SYS(pwritev), R_DEVICE },
 	{ SCMP_SYS(fdatasync), R_DEVICE },
 	{ SCMP_SYS(fsync), R_DEVICE | R_CONTROL },
-	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR | R_CONTROL },
+	{ SCMP_SYS(lseek), R_DEVICE | R_MONITOR | R_CONTROL | R_GUARD },
 	{ SCMP_SYS(epoll_wait), R_DEVICE },
 	{ SCMP_SYS(epoll_pwait), R_DEVICE },
 	{ SCMP_SYS(epoll_ctl), R_DEVICE },
 	{ SCMP_SYS(accept4), R_DEVICE | R_CONTROL }, /* R_CONTROL: control.sock clients */
-	{ SCMP_SYS(setsockopt), R_CONTROL },         /* their send timeout */
+	{ SCMP_SYS(setsockopt), R_CONTROL | R_GUARD }, /* send timeouts; netlink buffers */
+	{ SCMP_SYS(getsockopt), R_GUARD },
+	{ SCMP_SYS(getsockname), R_GUARD },
+	{ SCMP_SYS(fcntl), R_GUARD },    /* a netlink socket libnftables reopens */
 	{ SCMP_SYS(connect), R_DEVICE }, /* guest connections to <uds>_<port> */
-	{ SCMP_SYS(recvfrom), R_DEVICE },
-	{ SCMP_SYS(recvmsg), R_DEVICE | R_CONTROL }, /* R_CONTROL: fds passed for a snapshot */
-	{ SCMP_SYS(sendmsg), R_DEVICE },
+	{ SCMP_SYS(recvfrom), R_DEVICE | R_GUARD },
+	{ SCMP_SYS(recvmsg), R_DEVICE | R_CONTROL | R_GUARD }, /* R_CONTROL: a snapshot's fds */
+	{ SCMP_SYS(sendmsg), R_DEVICE | R_GUARD },
 	{ SCMP_SYS(shutdown), R_DEVICE },
 	{ SCMP_SYS(wait4), R_MONITOR },
 	/* A snapshot, written by the control thread into the files the library passed: memory
@@ -109,6 +115,7 @@ const char *jail_role_name(enum jail_role role)
 	static const char *const names[] = {
 		[JAIL_ROLE_VCPU] = "vcpu", [JAIL_ROLE_DEVICE] = "device",
 		[JAIL_ROLE_CONTROL] = "control", [JAIL_ROLE_MONITOR] = "monitor",
+		[JAIL_ROLE_DNS_GUARD] = "dns-guard",
 	};
 	return role < JAIL_ROLE_COUNT ? names[role] : "unknown";
 }
@@ -151,6 +158,16 @@ static int jail_seccomp_arg_rules(scmp_filter_ctx ctx, enum jail_role role,
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 		*n += 1;
+	}
+	/* The guard rereads its policy file (read-only), and talks to nf_tables only. */
+	if (rc == 0 && role == JAIL_ROLE_DNS_GUARD) {
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+				      SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
+					      O_RDONLY));
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+					    SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+					    SCMP_A2(SCMP_CMP_EQ, NETLINK_NETFILTER));
+		*n += 2;
 	}
 	if (rc == 0 && role == JAIL_ROLE_MONITOR) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 2,
@@ -212,7 +229,8 @@ int jail_seccomp_build(enum jail_role role, const struct jail_seccomp_args *a,
 		n++;
 	}
 	for (size_t i = 0; rc == 0 && i < sizeof(jail_denied) / sizeof(jail_denied[0]); i++)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), jail_denied[i], 0);
+		if (role != JAIL_ROLE_DNS_GUARD || jail_denied[i] != SCMP_SYS(openat))
+			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), jail_denied[i], 0);
 	if (rc == 0)
 		rc = jail_seccomp_arg_rules(ctx, role, a, &n);
 	/* We set no_new_privs ourselves, and report it. */

@@ -1,4 +1,5 @@
-/* A seccomp allowlist for each thread role of the VMM; any other system call kills the whole
+/* A seccomp allowlist for each thread role of the VMM (and for the DNS guard beside it); any
+ * other system call kills the whole
  * process (SCMP_ACT_KILL_PROCESS), which the monitor reports as a seccomp kill. Filters are
  * built with libseccomp before the jail closes and installed by each thread for itself once
  * its setup is done: a vCPU thread before its first KVM_RUN, the device thread before its first
@@ -13,6 +14,7 @@ enum jail_role {
 	JAIL_ROLE_DEVICE,  /* the device event loop: disk I/O, vsock's Unix sockets, eventfds */
 	JAIL_ROLE_CONTROL, /* the control channel and termination signals */
 	JAIL_ROLE_MONITOR, /* the process outside that waits for the VMM and reports its end */
+	JAIL_ROLE_DNS_GUARD, /* sandbox-dns-guard: its relay, the upstream, nftables by netlink */
 	JAIL_ROLE_COUNT,
 };
 

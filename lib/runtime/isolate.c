@@ -194,7 +194,7 @@ int isolate_build_filters(struct isolate *iso, char *err, size_t errlen)
 	struct jail_seccomp_args a = { .self_pid = getpid(), .log_only = iso->log_only };
 
 	for (int role = 0; role < JAIL_ROLE_COUNT; role++) {
-		if (role == JAIL_ROLE_MONITOR)
+		if (role == JAIL_ROLE_MONITOR || role == JAIL_ROLE_DNS_GUARD)
 			continue;
 		int rc = jail_seccomp_build(role, &a, &iso->filters[role]);
 		if (rc < 0) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/netlink.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,12 +85,17 @@ static void do_basics(void)
 		child_exit(1);
 	if (syscall(SYS_write, 2, &c, 0) < 0)
 		child_exit(2);
-	if (syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY) != -1 || errno != EACCES)
-		child_exit(3);
 	void *p = (void *)syscall(SYS_mmap, NULL, 4096, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED || syscall(SYS_munmap, p, 4096) < 0)
 		child_exit(4);
+}
+
+/* Opening fails (the VMM's roles) rather than killing. */
+static void do_open_denied(void)
+{
+	if (syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY) != -1 || errno != EACCES)
+		child_exit(3);
 }
 
 static void do_ptrace(void)
@@ -143,6 +149,30 @@ static void do_unix_socket(void)
 		child_exit(6);
 }
 
+static void do_netfilter_socket(void)
+{
+	long fd = syscall(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER);
+	if (fd < 0 || syscall(SYS_close, fd) < 0)
+		child_exit(6);
+}
+
+static void do_route_socket(void)
+{
+	syscall(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+}
+
+static void do_open_read(void)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || syscall(SYS_close, fd) < 0)
+		child_exit(9);
+}
+
+static void do_open_write(void)
+{
+	syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
+}
+
 static void do_inet_socket(void)
 {
 	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
@@ -177,6 +207,8 @@ static void test_seccomp(void)
 		CHECK(f.prog.len > 10 && f.nrules > 10);
 		jail_seccomp_free(&f);
 		CHECK_EQ(exited_ok(run_filtered(role, 0, do_basics)), 1);
+		if (role != JAIL_ROLE_DNS_GUARD)
+			CHECK_EQ(exited_ok(run_filtered(role, 0, do_open_denied)), 1);
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_ptrace)));
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_exec_mmap)));
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_execve)));
@@ -198,6 +230,13 @@ static void test_seccomp(void)
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_DEVICE, 0, do_unix_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_CONTROL, 0, do_unix_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_VCPU, 0, do_unix_socket)));
+	/* The DNS guard: nf_tables and its policy file, nothing else. */
+	CHECK(exited_ok(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_netfilter_socket)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_route_socket)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_unix_socket)));
+	CHECK(exited_ok(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_open_read)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_open_write)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DEVICE, 0, do_netfilter_socket)));
 
 	sleeper = fork();
 	if (sleeper == 0) {
