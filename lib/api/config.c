@@ -1,5 +1,6 @@
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -171,6 +172,22 @@ int sbx_config_set_ttl(sbx_config *cfg, unsigned seconds)
 				SBX_TTL_MAX_S);
 	cfg->ttl_s = seconds;
 	return SBX_OK;
+}
+
+unsigned config_ttl_left(const sbx_config *cfg)
+{
+	long long left = cfg->ttl_deadline - (long long)time(NULL);
+
+	if (!cfg->ttl_deadline)
+		return cfg->ttl_s;
+	return left > 1 ? (unsigned)left : 1;
+}
+
+long long config_ttl_expires(const sbx_config *cfg)
+{
+	if (cfg->ttl_deadline)
+		return cfg->ttl_deadline;
+	return cfg->ttl_s ? (long long)time(NULL) + cfg->ttl_s : 0;
 }
 
 int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids)

@@ -9,15 +9,14 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 #include "reseed.h"
 #include "state_dir.h"
 
-/* What is left of the parent's time to live (<dir>/expires), at least a second; 0: none. */
-static unsigned fork_ttl_left(const sbx_sandbox *sb)
+/* When the parent's time to live runs out (<dir>/expires, wall clock); 0: never. */
+static long long fork_parent_expires(const sbx_sandbox *sb)
 {
 	char path[PATH_MAX + 16];
 	long long expires = 0;
@@ -29,13 +28,12 @@ static unsigned fork_ttl_left(const sbx_sandbox *sb)
 		expires = 0;
 	if (f)
 		fclose(f);
-	if (expires <= 0)
-		return 0;
-	return expires - time(NULL) > 1 ? (unsigned)(expires - time(NULL)) : 1;
+	return expires > 0 ? expires : 0;
 }
 
 /* The config the children are restored with when the caller gives none: the parent's state
- * directory base and detached flag (and, set per child, what is left of its time to live). */
+ * directory base and detached flag, and its time to live's end (a child must not outlive the
+ * limit its parent was given). */
 static sbx_config *fork_default_config(const sbx_sandbox *sb)
 {
 	sbx_config *cfg = sbx_config_new();
@@ -47,6 +45,8 @@ static sbx_config *fork_default_config(const sbx_sandbox *sb)
 		sbx_config_free(cfg);
 		return NULL;
 	}
+	if (cfg)
+		cfg->ttl_deadline = fork_parent_expires(sb);
 	return cfg;
 }
 
@@ -93,12 +93,7 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 	rc = sbx_sandbox_snapshot(sb, snap, NULL);
 	while (rc == SBX_OK && made < n) {
 		sbx_sandbox *child = NULL;
-		/* A child must not outlive the limit its parent was given: it gets what is left of
-		 * it as it starts (children start one after another). */
-		if (own)
-			rc = sbx_config_set_ttl(own, fork_ttl_left(sb));
-		if (rc == SBX_OK)
-			rc = fork_child(sb, cfg, snap, &child);
+		rc = fork_child(sb, cfg, snap, &child);
 		if (rc == SBX_OK)
 			made_sb[made++] = child;
 	}

@@ -44,6 +44,7 @@ struct sbx_config {
 	unsigned allow_degraded; /* SBX_PROT_* bits */
 	unsigned cpu_quota_pct, pids_max;
 	unsigned ttl_s;
+	long long ttl_deadline; /* wall-clock seconds a fork's children end by (their parent's); 0 */
 	unsigned jail_uid, jail_gid;
 	char err[SBX_ERRMSG_MAX];
 };
@@ -113,6 +114,11 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
 
 /* lib/api/net.c: the network part of a config, for create. */
 void net_config_free(sbx_config *cfg);
+
+/* lib/api/config.c: the time to live of a VMM started now (ttl_s, or what is left until
+ * ttl_deadline, at least a second), and when it runs out (wall clock; 0: never). */
+unsigned config_ttl_left(const sbx_config *cfg);
+long long config_ttl_expires(const sbx_config *cfg);
 struct net_host;
 /* Makes the host side of the sandbox in dir (lib/api/net_host.h) and gives the VMM config's "net"
  * object (the tap to arrive as fd vmm_tap_fd, the relay to its DNS guard, if any, as

@@ -63,7 +63,7 @@ json_t *jail_config_json(const sbx_config *cfg, const char *id, unsigned vcpus, 
 			 (json_int_t)cfg->jail_uid, "gid", (json_int_t)cfg->jail_gid, "cgroup", cgroup,
 			 "memory_max_mib", (json_int_t)memory_mib + SBX_VMM_MEMORY_OVERHEAD_MIB,
 			 "pids_max", (json_int_t)pids, "cpu_quota_pct", (json_int_t)cfg->cpu_quota_pct,
-			 "allow_degraded", (json_int_t)allow, "ttl_s", (json_int_t)cfg->ttl_s);
+			 "allow_degraded", (json_int_t)allow, "ttl_s", (json_int_t)config_ttl_left(cfg));
 }
 
 int sandbox_jail_check(sbx_config *cfg, unsigned vcpus)

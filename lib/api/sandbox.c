@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "agent_client.h"
@@ -480,7 +479,7 @@ static int sandbox_adopt(sbx_sandbox *sb, json_t *started, sbx_config *cfg)
 	if (rc == SBX_OK && sb->isolation)
 		rc = sandbox_write_file(cfg, sb->dir, "isolation.json", sb->isolation);
 	/* When the TTL runs out (wall clock), for what inherits it: a fork's children. */
-	snprintf(buf, sizeof(buf), "%lld\n", cfg->ttl_s ? (long long)time(NULL) + cfg->ttl_s : 0LL);
+	snprintf(buf, sizeof(buf), "%lld\n", config_ttl_expires(cfg));
 	if (rc == SBX_OK)
 		rc = sandbox_write_file(cfg, sb->dir, "expires", buf);
 	return rc;

@@ -29,6 +29,9 @@
 
 #define VMM_FD 3
 #define UPSTREAM_FD 4
+/* Lines of its log at most: what a flood from the VMM makes it say must not fill the host's
+ * disk. */
+#define GUARD_LOG_MAX 100
 
 struct guard {
 	struct dns_guard *dns;
@@ -41,8 +44,15 @@ struct guard {
 static void guard_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void guard_log(const char *fmt, ...)
 {
+	static unsigned lines;
 	va_list ap;
 
+	if (lines > GUARD_LOG_MAX)
+		return;
+	if (lines++ == GUARD_LOG_MAX) {
+		fputs("sandbox-dns-guard: further messages left out\n", stderr);
+		return;
+	}
 	fputs("sandbox-dns-guard: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

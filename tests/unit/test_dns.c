@@ -14,10 +14,7 @@ static uint64_t rng_state = 0x243f6a8885a308d3ULL;
 
 static uint32_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 11);
+	return testing_rand(&rng_state);
 }
 
 /* A message under construction. */

@@ -139,14 +139,11 @@ static void test_policy_change(void)
 	dns_guard_free(g);
 }
 
-static uint64_t rng = 0x6a09e667f3bcc908ULL;
+static uint64_t rng_state = 0x6a09e667f3bcc908ULL;
 
 static uint8_t rnd8(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (uint8_t)(rng >> 24);
+	return (uint8_t)testing_rand(&rng_state);
 }
 
 /* Every cut of a query and an answer, a response posing as a query, and random datagrams both

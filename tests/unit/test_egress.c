@@ -23,10 +23,7 @@ static uint64_t rng_state = 0x6a09e667f3bcc909ULL;
 
 static uint32_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 11);
+	return testing_rand(&rng_state);
 }
 
 static struct egress *new_egress(uint32_t grace_s, int admit_private)

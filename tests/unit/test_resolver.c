@@ -22,10 +22,7 @@ static uint64_t rng_state = 0xbb67ae8584caa73bULL;
 
 static uint32_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 11);
+	return testing_rand(&rng_state);
 }
 
 struct env {

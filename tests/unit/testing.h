@@ -1,6 +1,7 @@
 /* A minimal test harness: CHECK records a failure and goes on; TEST_SUMMARY prints the closing
  * line ("N passed, N failed") and gives the exit status. */
 #pragma once
+#include <stdint.h>
 #include <stdio.h>
 
 static int testing_passed, testing_failed;
@@ -33,3 +34,12 @@ static inline int testing_summary(void)
 	return testing_failed ? 1 : (testing_passed ? 0 : 1);
 }
 #define TEST_SUMMARY() testing_summary()
+
+/* xorshift64: the same pseudo-random inputs on every run, from the test's own seed. */
+static inline uint32_t testing_rand(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return (uint32_t)(*state >> 11);
+}
