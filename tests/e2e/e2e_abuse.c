@@ -458,7 +458,7 @@ static void test_attacker(double t0)
  * limit (guest memory plus SBX_VMM_MEMORY_OVERHEAD_MIB) is one a guest cannot reach. */
 static void test_limit(sbx_sandbox *sb)
 {
-	char cg[4096], path[4200];
+	char cg[4096], path[4200], named[64];
 	long long used, limit, was;
 	double t0 = now();
 	int rc, reason = -1;
@@ -479,6 +479,8 @@ static void test_limit(sbx_sandbox *sb)
 	       reason, sbx_sandbox_last_error(sb), cg_read(cg, "memory.events", "oom_kill"));
 	CHECK_EQ(reason, SBX_EXIT_LIMIT);
 	CHECK(e2e_contains(sbx_sandbox_last_error(sb), "memory limit"));
+	snprintf(named, sizeof(named), "memory.max (%lld MiB)", limit >> 20);
+	CHECK(e2e_contains(sbx_sandbox_last_error(sb), named)); /* the limit in force */
 	CHECK(cg_read(cg, "memory.events", "oom_kill") >= 1);
 }
 
