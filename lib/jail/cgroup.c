@@ -31,6 +31,19 @@ int cgroup_parse_event(const char *text, const char *key, uint64_t *value)
 	return -ENOENT;
 }
 
+int cgroup_parse_value(const char *text, uint64_t *value)
+{
+	char *end;
+
+	if (strcmp(text, "max\n") == 0 || strcmp(text, "max") == 0)
+		return -ENOENT;
+	errno = 0;
+	*value = strtoull(text, &end, 10);
+	if (errno || end == text || (*end && strcmp(end, "\n") != 0))
+		return -EINVAL;
+	return 0;
+}
+
 int cgroup_list_has(const char *list, const char *name)
 {
 	size_t n = strlen(name);
@@ -92,6 +105,17 @@ int cgroup_read_event(int fd, const char *key, uint64_t *value)
 		return -errno;
 	buf[n] = 0;
 	return cgroup_parse_event(buf, key, value);
+}
+
+int cgroup_read_value(int fd, uint64_t *value)
+{
+	char buf[64];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return cgroup_parse_value(buf, value);
 }
 
 static int cgroup_fail(struct jail_report *r, int err, const char *fmt, const char *path,
@@ -245,6 +269,9 @@ static int cgroup_open_files(int dfd, const struct cgroup_limits *l, struct jail
 		cg->memory_events_fd = openat(dfd, "memory.events", O_RDONLY | O_CLOEXEC);
 		if (cg->memory_events_fd < 0)
 			return -errno;
+		cg->memory_max_fd = openat(dfd, "memory.max", O_RDONLY | O_CLOEXEC);
+		if (cg->memory_max_fd < 0)
+			return -errno;
 	}
 	return 0;
 }
@@ -258,7 +285,7 @@ int cgroup_create(const char *path, const struct cgroup_limits *l, struct jail_c
 	char *slash;
 	int rc, dfd;
 
-	cg->procs_fd = cg->memory_events_fd = -1;
+	cg->procs_fd = cg->memory_events_fd = cg->memory_max_fd = -1;
 	if (jail_path_relative(path, rel, sizeof(rel)) < 0 || strlen(path) >= sizeof(parent) ||
 	    !strchr(rel, '/')) {
 		jail_report_set(r, SBX_PROT_CGROUP, 0, "%s: not a plain absolute path", path);
@@ -309,7 +336,7 @@ int cgroup_add(struct jail_cgroup *cg, const char *path, pid_t pid, struct jail_
 
 void cgroup_close(struct jail_cgroup *cg)
 {
-	int *fds[] = { &cg->procs_fd, &cg->memory_events_fd };
+	int *fds[] = { &cg->procs_fd, &cg->memory_events_fd, &cg->memory_max_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)

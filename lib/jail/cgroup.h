@@ -18,6 +18,7 @@ struct cgroup_limits {
 struct jail_cgroup {
 	int procs_fd;          /* cgroup.procs, for moving the VMM in */
 	int memory_events_fd;  /* memory.events (the OOM kills), -1 without a memory limit */
+	int memory_max_fd;     /* memory.max (the limit in force: root may change it), likewise */
 	char summary[160];     /* "memory.max 704 MiB, pids.max 17, cpu.max max" */
 };
 
@@ -31,10 +32,14 @@ int cgroup_add(struct jail_cgroup *cg, const char *path, pid_t pid, struct jail_
 void cgroup_close(struct jail_cgroup *cg);
 /* The value of `key` in a flat-keyed cgroup file read from fd (from its start). 0 or -errno. */
 int cgroup_read_event(int fd, const char *key, uint64_t *value);
+/* The number in a single-value cgroup file read from fd (memory.max); -ENOENT for "max". */
+int cgroup_read_value(int fd, uint64_t *value);
 
 /* Pure helpers, for the above and the unit tests. */
 /* Value of `key` in "key value\n" lines; -ENOENT if absent, -EINVAL if malformed. */
 int cgroup_parse_event(const char *text, const char *key, uint64_t *value);
+/* A single-value file's "N\n"; -ENOENT for "max\n" (no limit), -EINVAL if malformed. */
+int cgroup_parse_value(const char *text, uint64_t *value);
 /* 1 if the space-separated list (cgroup.controllers, cgroup.subtree_control) names `name`. */
 int cgroup_list_has(const char *list, const char *name);
 /* cpu.max's content for a quota in percent of one CPU ("150000 100000", or "max 100000"). */

@@ -49,7 +49,7 @@ static int isolate_cgroup(struct isolate *iso, struct jail_cgroup *cg)
 	const struct vmm_jail *j = &iso->cfg->jail;
 	struct cgroup_limits l = { j->memory_max_mib << 20, j->pids_max, j->cpu_quota_pct };
 
-	cg->procs_fd = cg->memory_events_fd = -1;
+	cg->procs_fd = cg->memory_events_fd = cg->memory_max_fd = -1;
 	if (!j->cgroup) {
 		jail_report_set(&iso->report, SBX_PROT_CGROUP, 0, "no cgroup configured");
 		return 0;
@@ -174,7 +174,8 @@ int isolate_start(struct isolate *iso, const struct vmm_config *cfg, int control
 	close(gop[1]);
 	mon = (struct monitor){
 		.vmm = pid, .status_fd = status[0], .control_fd = control_fd, .exit_fd = exit_fd,
-		.memory_events_fd = cg.memory_events_fd, .memory_max_mib = cfg->jail.memory_max_mib,
+		.memory_events_fd = cg.memory_events_fd, .memory_max_fd = cg.memory_max_fd,
+		.memory_max_mib = cfg->jail.memory_max_mib,
 		.uid = cfg->jail.uid, .gid = cfg->jail.gid, .log_only = iso->log_only,
 		.ttl_s = cfg->jail.ttl_s,
 	};

@@ -120,7 +120,7 @@ void monitor_run(struct monitor *mon)
 	char buf[MONITOR_STATUS_MAX], record[600], detail[256];
 	const char *line, *reason = NULL;
 	long long oom = -1;
-	uint64_t oom_kills;
+	uint64_t oom_kills, max;
 	sigset_t term;
 	int status = 0, sfd, expired = 0;
 
@@ -146,7 +146,10 @@ void monitor_run(struct monitor *mon)
 		if (mon->memory_events_fd >= 0 &&
 		    cgroup_read_event(mon->memory_events_fd, "oom_kill", &oom_kills) == 0)
 			oom = (long long)oom_kills;
-		jail_verdict(status, oom, mon->memory_max_mib, &reason, detail, sizeof(detail));
+		/* The limit in force when it struck: root may have changed it since the start. */
+		if (mon->memory_max_fd < 0 || cgroup_read_value(mon->memory_max_fd, &max) < 0)
+			max = mon->memory_max_mib << 20;
+		jail_verdict(status, oom, max >> 20, &reason, detail, sizeof(detail));
 		snprintf(record, sizeof(record), "%s %s\n", reason, detail);
 		fprintf(stderr, "sandbox-vmm: %s\n", detail);
 	}

@@ -14,7 +14,8 @@ struct monitor {
 	int control_fd;         /* the control channel, for the exit event */
 	int exit_fd;            /* <state dir>/exit, created empty, written last */
 	int memory_events_fd;   /* the cgroup's memory.events, -1 without */
-	uint64_t memory_max_mib;
+	int memory_max_fd;      /* its memory.max, -1 without */
+	uint64_t memory_max_mib; /* the limit it was given */
 	uid_t uid;              /* ids to drop to when root */
 	gid_t gid;
 	int log_only;           /* seccomp logs instead of killing */

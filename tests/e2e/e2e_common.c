@@ -27,19 +27,32 @@ void e2e_env_load(struct e2e_env *e)
 	e->workdir = require_env("SANDBOX_E2E_WORKDIR");
 }
 
-sbx_config *e2e_config(const struct e2e_env *e, unsigned vcpus, unsigned memory_mib)
+static sbx_config *config_with(const struct e2e_env *e, const char *rootfs, int read_only,
+			       unsigned vcpus, unsigned memory_mib)
 {
 	sbx_config *cfg = sbx_config_new();
 
-	/* The rootfs is shared by tests running side by side: read-only, mounted read-only. */
 	if (!cfg || sbx_config_set_kernel(cfg, e->kernel) ||
-	    sbx_config_set_initramfs(cfg, e->initramfs) || sbx_config_add_disk(cfg, e->rootfs, 1) ||
-	    sbx_config_set_kernel_args(cfg, "sbx.ro=1") || sbx_config_set_vcpus(cfg, vcpus) ||
-	    sbx_config_set_memory_mib(cfg, memory_mib)) {
+	    sbx_config_set_initramfs(cfg, e->initramfs) ||
+	    sbx_config_add_disk(cfg, rootfs, read_only) ||
+	    (read_only && sbx_config_set_kernel_args(cfg, "sbx.ro=1")) ||
+	    sbx_config_set_vcpus(cfg, vcpus) || sbx_config_set_memory_mib(cfg, memory_mib)) {
 		fprintf(stderr, "e2e: building the config failed: %s\n", sbx_config_last_error(cfg));
 		exit(1);
 	}
 	return cfg;
+}
+
+sbx_config *e2e_config(const struct e2e_env *e, unsigned vcpus, unsigned memory_mib)
+{
+	/* The rootfs is shared by tests running side by side: read-only, mounted read-only. */
+	return config_with(e, e->rootfs, 1, vcpus, memory_mib);
+}
+
+sbx_config *e2e_config_writable(const struct e2e_env *e, const char *rootfs, unsigned vcpus,
+				unsigned memory_mib)
+{
+	return config_with(e, rootfs, 0, vcpus, memory_mib);
 }
 
 void e2e_dump_console(sbx_sandbox *sb)

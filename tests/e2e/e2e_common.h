@@ -12,6 +12,9 @@ struct e2e_env {
 void e2e_env_load(struct e2e_env *e);
 /* A config for the test guest: kernel, initramfs, the rootfs read-only, vcpus, memory. */
 sbx_config *e2e_config(const struct e2e_env *e, unsigned vcpus, unsigned memory_mib);
+/* The same booting another rootfs image, writable (a copy the test made: never e->rootfs). */
+sbx_config *e2e_config_writable(const struct e2e_env *e, const char *rootfs, unsigned vcpus,
+				unsigned memory_mib);
 /* Prints the console of sb to stderr (after a failure). */
 void e2e_dump_console(sbx_sandbox *sb);
 /* 1 if text contains needle. */

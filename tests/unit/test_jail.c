@@ -293,6 +293,11 @@ static void test_cgroup_parsing(void)
 	CHECK_EQ(cgroup_parse_event("max 99999999999999999999999\n", "max", &v), -EINVAL);
 	CHECK_EQ(cgroup_parse_event("max 7", "max", &v), 0); /* no final newline */
 	CHECK_EQ(v, 7);
+	CHECK_EQ(cgroup_parse_value("138412032\n", &v), 0);
+	CHECK_EQ(v, 138412032);
+	CHECK_EQ(cgroup_parse_value("max\n", &v), -ENOENT);
+	CHECK_EQ(cgroup_parse_value("\n", &v), -EINVAL);
+	CHECK_EQ(cgroup_parse_value("12 MiB\n", &v), -EINVAL);
 
 	CHECK(cgroup_list_has("cpuset cpu io memory pids\n", "cpu"));
 	CHECK(cgroup_list_has("cpuset cpu io memory pids\n", "pids"));
