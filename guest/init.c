@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "console_line.h"
+#include "net_setup.h"
 #include "util/base64.h"
 
 #define PREFIX "sandbox-init: "
@@ -60,9 +61,7 @@
 #define AGENT_BACKOFF_MAX_MS 30000 /* doubling while it keeps dying young */
 #define AGENT_STABLE_MS 10000      /* an agent that ran this long resets the backoff */
 #define BASE_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define NET_IF "eth0"
 #define NET_WAIT_MS 3000
-#define NET_RESOLV "/run/sandbox-resolv.conf"
 
 struct options {
 	const char *root;
@@ -351,34 +350,6 @@ static void loopback_up(void)
 	close(fd);
 }
 
-struct net_config {
-	struct in_addr addr, mask, gateway, dns;
-	unsigned char gateway_mac[6];
-};
-
-static int net_parse(const char *spec, struct net_config *n)
-{
-	char addr[16], gw[16], dns[16];
-	unsigned prefix;
-	unsigned char *m = n->gateway_mac;
-	int used = 0;
-
-	if (sscanf(spec, "%15[0-9.]/%u,%15[0-9.],%15[0-9.],%hhx:%hhx:%hhx:%hhx:%hhx:%hhx%n", addr,
-		   &prefix, gw, dns, &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &used) != 10 ||
-	    spec[used] || prefix < 1 || prefix > 30 || inet_pton(AF_INET, addr, &n->addr) != 1 ||
-	    inet_pton(AF_INET, gw, &n->gateway) != 1 || inet_pton(AF_INET, dns, &n->dns) != 1)
-		return -1;
-	n->mask.s_addr = htonl(0xffffffffu << (32 - prefix));
-	return 0;
-}
-
-static void net_sockaddr(struct sockaddr *sa, struct in_addr a)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr = a};
-
-	memcpy(sa, &sin, sizeof(sin));
-}
-
 /* The interface appears once virtio_net has probed the device, which loading it did. */
 static int net_wait(void)
 {
@@ -392,59 +363,16 @@ static int net_wait(void)
 	return -1;
 }
 
-static const char *net_ioctls(int fd, const struct net_config *n)
-{
-	struct ifreq ifr = {0};
-	struct arpreq arp = {0};
-	struct rtentry rt = {0};
-
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), NET_IF);
-	net_sockaddr(&ifr.ifr_addr, n->addr);
-	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
-		return "SIOCSIFADDR";
-	net_sockaddr(&ifr.ifr_netmask, n->mask);
-	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0)
-		return "SIOCSIFNETMASK";
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-		return "SIOCGIFFLAGS";
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		return "SIOCSIFFLAGS";
-	/* The gateway's MAC for good: no ARP leaves the guest, whatever the policy. */
-	net_sockaddr(&arp.arp_pa, n->gateway);
-	arp.arp_ha.sa_family = ARPHRD_ETHER;
-	memcpy(arp.arp_ha.sa_data, n->gateway_mac, 6);
-	arp.arp_flags = ATF_PERM | ATF_COM;
-	snprintf(arp.arp_dev, sizeof(arp.arp_dev), NET_IF);
-	if (ioctl(fd, SIOCSARP, &arp) < 0)
-		return "SIOCSARP";
-	net_sockaddr(&rt.rt_dst, (struct in_addr){0});
-	net_sockaddr(&rt.rt_genmask, (struct in_addr){0});
-	net_sockaddr(&rt.rt_gateway, n->gateway);
-	rt.rt_flags = RTF_UP | RTF_GATEWAY;
-	rt.rt_dev = NET_IF;
-	if (ioctl(fd, SIOCADDRT, &rt) < 0)
-		return "SIOCADDRT";
-	return NULL;
-}
-
 /* /etc/resolv.conf names our DNS server: a file in /run bound over it, as the root may be
  * read-only. A root without one gets an empty one to bind over, if it is writable. */
 static void net_resolv_conf(struct in_addr dns)
 {
-	char line[64], ip[16];
-	int fd, n;
+	int fd;
 
-	inet_ntop(AF_INET, &dns, ip, sizeof(ip));
-	n = snprintf(line, sizeof(line), "nameserver %s\n", ip);
-	fd = open(NET_RESOLV, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, line, (size_t)n) != n) {
+	if (net_resolv_write(dns) < 0) {
 		say("warning: %s: %s", NET_RESOLV, strerror(errno));
-		if (fd >= 0)
-			close(fd);
 		return;
 	}
-	close(fd);
 	if (access("/etc/resolv.conf", F_OK) < 0 &&
 	    (fd = open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) >= 0)
 		close(fd);
@@ -459,7 +387,7 @@ static void net_up(const char *spec)
 	const char *failed;
 	int fd;
 
-	if (net_parse(spec, &n) < 0) {
+	if (net_config_parse(spec, &n) < 0) {
 		say("warning: sbx.net=%s: not ADDR/PREFIX,GATEWAY,DNS,MAC", spec);
 		return;
 	}
@@ -475,7 +403,7 @@ static void net_up(const char *spec)
 		close(fd);
 	}
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	failed = fd < 0 ? "socket" : net_ioctls(fd, &n);
+	failed = fd < 0 ? "socket" : net_config_apply(fd, &n);
 	if (failed)
 		say("warning: %s: %s: %s", NET_IF, failed, strerror(errno));
 	if (fd >= 0)

@@ -538,11 +538,14 @@ SBX_API int sbx_sandbox_hibernate(sbx_sandbox *sb, const char *dir, sbx_snapshot
 /* A new running sandbox (new id, its own state directory) from the snapshot in dir, which is
  * left as it was. Returns once the guest's agent answers and its wall clock is set. cfg (may
  * be NULL) gives the state directory, the VMM path and the detached flag; the machine (vCPUs,
- * memory, disks) is the snapshot's. Errors: SBX_ENOENT (no snapshot in dir, or a disk image it
- * needs is gone), SBX_ESNAPSHOT (corrupt or truncated files, another format version, a
- * referenced disk image that changed), SBX_ENOKVM, SBX_ENOHWVIRT, SBX_EVMM, SBX_ETIMEDOUT,
- * SBX_EGUEST; the message in sbx_config_last_error(cfg) (pass a config to get it). Nothing is
- * left behind or running on failure. */
+ * memory, disks) is the snapshot's. A snapshot of a sandbox with a network is restored with a
+ * network of its own (a new address and MAC; the guest is moved onto it before this returns)
+ * under the snapshot's policy and DNS upstream, or the config's if it sets them. Errors:
+ * SBX_ENOENT (no snapshot in dir, or a disk image it needs is gone), SBX_ESNAPSHOT (corrupt or
+ * truncated files, another format version, a referenced disk image that changed), SBX_ENOTSUP
+ * (cfg has a network policy but the snapshot's machine has no network device), SBX_ENOKVM,
+ * SBX_ENOHWVIRT, SBX_EVMM, SBX_ETIMEDOUT, SBX_EGUEST; the message in sbx_config_last_error(cfg)
+ * (pass a config to get it). Nothing is left behind or running on failure. */
 SBX_API int sbx_sandbox_restore(sbx_config *cfg, const char *dir, sbx_sandbox **out);
 /* sbx_sandbox_restore under the id the sandbox had when it was snapshotted (a hibernated one
  * comes back as itself). SBX_ESTATE if a sandbox with that id exists. */
@@ -571,8 +574,9 @@ SBX_API void sbx_snapshot_info_free(sbx_snapshot_info *info);
 
 /* n (1..SBX_FORK_MAX) new running sandboxes, each a copy of sb as it is now, in
  * children[0..n-1] (the caller's array; each handle freed as any other); sb runs on. A child
- * has its own id, fresh guest entropy (its CRNG reseeded), the host's wall clock and a hostname
- * "sbx-" + the first 12 characters of its id. Memory is shared copy-on-write (every child maps
+ * has its own id, fresh guest entropy (its CRNG reseeded), the host's wall clock, a hostname
+ * "sbx-" + the first 12 characters of its id and, if sb has a network, a network of its own
+ * (address, MAC, namespace) under sb's policy. Memory is shared copy-on-write (every child maps
  * one snapshot's memory file privately; the file is unlinked once all are running and lives as
  * long as one maps it), disks are reflinked (copied where the filesystem cannot). cfg (may be
  * NULL: the parent's state directory base and detached flag, and what is left of its time to

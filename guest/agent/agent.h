@@ -79,3 +79,5 @@ struct language;
 const struct language *language_or_reply(struct conn *c, const char *name);
 /* reseed.c */
 void op_reseed(struct conn *c);
+/* net.c */
+void op_net(struct conn *c);

@@ -189,7 +189,7 @@ static const struct {
     {"run_code", op_run_code}, {"context_create", op_context_create},
     {"context_list", op_context_list}, {"context_restart", op_context_restart},
     {"context_destroy", op_context_destroy}, {"settime", op_settime},
-    {"reseed", op_reseed},
+    {"reseed", op_reseed}, {"net", op_net},
 };
 
 static void request_dispatch(struct conn *c)

@@ -37,13 +37,13 @@ static int dns_guard_fd_above(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, GUARD_UPSTREAM_FD + 1);
 }
 
-int dns_guard_spawn(const sbx_config *cfg, const char *dir, const char *table,
-		    const char *upstream, int *dns_fd, char *err)
+int dns_guard_spawn(const char *dir, const char *table, const char *upstream, int admit_private,
+		    int *dns_fd, char *err)
 {
 	const char *guard = dns_guard_path();
 	char policy[PATH_MAX], log[PATH_MAX];
 	char *argv[] = { (char *)guard, "--table", (char *)table, "--policy", policy, "--upstream",
-			 (char *)upstream, cfg->net_admit_private ? "--admit-private" : NULL, NULL };
+			 (char *)upstream, admit_private ? "--admit-private" : NULL, NULL };
 	posix_spawn_file_actions_t fa;
 	int pair[2], vmm_end, guard_end, upstream_fd, rc, status = 0;
 	pid_t pid;

@@ -120,12 +120,23 @@ void net_config_free(sbx_config *cfg);
 unsigned config_ttl_left(const sbx_config *cfg);
 long long config_ttl_expires(const sbx_config *cfg);
 struct net_host;
+/* What a sandbox's network is to be: its policy, its upstream DNS server ("IP:PORT"; NULL: the
+ * config's, $SANDBOX_NET_DNS or the host's; a config's own wins over it) and admit_private. */
+struct net_want {
+	const struct sbx_net_policy *policy;
+	const char *dns;
+	int admit_private;
+};
 /* Makes the host side of the sandbox in dir (lib/api/net_host.h) and gives the VMM config's "net"
  * object (the tap to arrive as fd vmm_tap_fd, the relay to its DNS guard, if any, as
- * vmm_dns_fd) and the guest's kernel command-line word. SBX code with the message in cfg->err; the caller closes
- * h's fds (net_host_release_fds) and takes the host side down (net_host_down) either way. */
-int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vmm_tap_fd,
-			int vmm_dns_fd, struct net_host *h, json_t **net, char *word, size_t word_len);
+ * vmm_dns_fd) and the guest's kernel command-line word. SBX code with the message in cfg->err; the
+ * caller closes h's fds (net_host_release_fds) and takes the host side down (net_host_down)
+ * either way. */
+int net_sandbox_prepare(sbx_config *cfg, const struct net_want *want, const char *dir,
+			const char *id, int vmm_tap_fd, int vmm_dns_fd, struct net_host *h,
+			json_t **net, char *word, size_t word_len);
+/* A policy from its wire form; SBX_EPROTO when it is not one. */
+int net_policy_from_json(json_t *j, struct sbx_net_policy **out);
 /* The policy's wire form {"mode", "allow"}; NULL when out of memory. */
 json_t *net_policy_json(const struct sbx_net_policy *p);
 
@@ -140,8 +151,13 @@ __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const ch
  * table is `table`, relaying to upstream ("IP:PORT") over *dns_fd (the upstream's UDP socket,
  * which it takes): *dns_fd becomes the VMM's end of the relay. SBX code with the message in
  * err (*dns_fd then untouched). */
-int dns_guard_spawn(const sbx_config *cfg, const char *dir, const char *table,
-		    const char *upstream, int *dns_fd, char *err);
+int dns_guard_spawn(const char *dir, const char *table, const char *upstream, int admit_private,
+		    int *dns_fd, char *err);
+/* The VMM's fds: its control channel, then what vmm_spawn passes. */
+#define VMM_CONTROL_FD 3
+#define VMM_TAP_FD 4 /* the fds vmm_spawn passes follow the control fd */
+#define VMM_DNS_FD 5
+#define VMM_LOCK_FD 6 /* the liveness lock (state_dir.h): the VMM only keeps it */
 /* Spawns the VMM for sandbox directory dir with its control channel on fd 3 (stderr to
  * <dir>/vmm.log) and pass_fds[i] (-1: none; each above 3 + npass) as its fd 4 + i. *pid and
  * *ctl_fd (ours) on success; SBX_* code with a message in cfg->err. */

@@ -253,7 +253,7 @@ json_t *net_policy_json(const struct sbx_net_policy *p)
 	return list ? json_pack("{s:s, s:o}", "mode", net_mode_name(p->mode), "allow", list) : NULL;
 }
 
-static int net_policy_from_json(json_t *j, sbx_net_policy **out)
+int net_policy_from_json(json_t *j, sbx_net_policy **out)
 {
 	const char *mode = NULL;
 	json_t *list = NULL, *e;
@@ -392,8 +392,9 @@ static void net_dns_upstream(const sbx_config *cfg, char *out, size_t len)
 		fclose(f);
 }
 
-int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vmm_tap_fd,
-			int vmm_dns_fd, struct net_host *h, json_t **net, char *word, size_t word_len)
+int net_sandbox_prepare(sbx_config *cfg, const struct net_want *want, const char *dir,
+			const char *id, int vmm_tap_fd, int vmm_dns_fd, struct net_host *h,
+			json_t **net, char *word, size_t word_len)
 {
 	char base[4096], dns[64], ip[16], gw[16], gw_mac[18], mac_text[18];
 	uint8_t mac[6];
@@ -408,11 +409,14 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 	*strrchr(base, '/') = 0;
 	rc = net_host_up(base, dir, id, cfg->net_pool, mac, h, cfg->err);
 	if (rc == SBX_OK)
-		rc = net_host_apply_policy(dir, cfg->net_policy, cfg->err);
+		rc = net_host_apply_policy(dir, want->policy, cfg->err);
 	if (rc != SBX_OK)
 		return rc;
 	/* The upstream is reached through the DNS guard, which the VMM relays to. */
-	net_dns_upstream(cfg, dns, sizeof(dns));
+	if (want->dns && !cfg->net_dns)
+		snprintf(dns, sizeof(dns), "%s", want->dns);
+	else
+		net_dns_upstream(cfg, dns, sizeof(dns));
 	if (dns[0]) {
 		char table[IFNAMSIZ];
 
@@ -420,7 +424,7 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 		if (h->dns_fd < 0)
 			return sbx_fail(cfg->err, SBX_EIO, "DNS upstream socket: %s", strerror(errno));
 		snprintf(table, sizeof(table), "sbx_%s", h->ifname + 4);
-		rc = dns_guard_spawn(cfg, dir, table, dns, &h->dns_fd, cfg->err);
+		rc = dns_guard_spawn(dir, table, dns, want->admit_private, &h->dns_fd, cfg->err);
 		if (rc != SBX_OK)
 			return rc;
 	}
@@ -428,11 +432,11 @@ int net_sandbox_prepare(sbx_config *cfg, const char *dir, const char *id, int vm
 	virtio_net_mac_format(h->gateway_mac, gw_mac);
 	pkt_ipv4_format(h->guest_ip, ip);
 	pkt_ipv4_format(h->gateway_ip, gw);
-	policy = net_policy_json(cfg->net_policy);
-	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:i, s:b, s:o}", "tap_fd", vmm_tap_fd,
-				  "mac", mac_text, "guest_ip", ip, "gateway_ip", gw, "dns_fd",
-				  dns[0] ? vmm_dns_fd : -1,
-				  "admit_private", cfg->net_admit_private, "policy", policy)
+	policy = net_policy_json(want->policy);
+	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:i, s:s?, s:b, s:o}", "tap_fd",
+				  vmm_tap_fd, "mac", mac_text, "guest_ip", ip, "gateway_ip", gw,
+				  "dns_fd", dns[0] ? vmm_dns_fd : -1, "dns", dns[0] ? dns : NULL,
+				  "admit_private", want->admit_private, "policy", policy)
 		      : NULL;
 	if (!*net)
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");

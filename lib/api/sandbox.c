@@ -26,10 +26,6 @@
 #define SBX_BASE_CMDLINE "console=ttyS0 8250.nr_uarts=1 pci=off panic=-1 reboot=k quiet"
 #define SBX_SPAWN_TIMEOUT_MS 30000
 #define SBX_STOP_TIMEOUT_MS 5000
-#define VMM_CONTROL_FD 3
-#define VMM_TAP_FD 4 /* the fds vmm_spawn passes follow the control fd */
-#define VMM_DNS_FD 5
-#define VMM_LOCK_FD 6 /* the liveness lock (state_dir.h): the VMM need not know of it, only keep it */
 #define SBX_MAX_DISKS_NET (SBX_MAX_DISKS - 1) /* the network takes a virtio interrupt too */
 #define GUEST_CID 3 /* each sandbox is its own VM, so every guest can have the first free CID */
 #define AGENT_RETRY_MS 20
@@ -613,7 +609,9 @@ int sbx_sandbox_create(sbx_config *cfg, sbx_sandbox **out)
 		return rc;
 	sb->wants_agent = cfg->init_command == NULL;
 	if (cfg->net_policy) {
-		rc = net_sandbox_prepare(cfg, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, &net,
+		struct net_want want = { cfg->net_policy, NULL, cfg->net_admit_private };
+
+		rc = net_sandbox_prepare(cfg, &want, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, &net,
 					 &net_json, net_word, sizeof(net_word));
 		if (rc != SBX_OK)
 			goto fail;

@@ -21,6 +21,7 @@
 #include "agent_client.h"
 #include "internal.h"
 #include "net_host.h"
+#include "restore_net.h"
 #include "snapshot/format.h"
 #include "snapshot/manifest.h"
 #include "state_dir.h"
@@ -547,21 +548,17 @@ static int restore_resume_id(sbx_config *cfg, const struct restore_src *src)
 
 static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox **out)
 {
-	struct net_host no_net = {.tap_fd = -1, .dns_fd = -1};
+	struct net_host net = {.tap_fd = -1, .dns_fd = -1};
 	struct restore_src *src = calloc(1, sizeof(*src));
 	sbx_snapshot_info *info = info_new();
-	json_t *disks = json_array(), *msg = NULL;
+	json_t *disks = json_array(), *msg = NULL, *net_json = NULL;
+	char net_spec[128] = "";
 	sbx_sandbox *sb = NULL;
 	double t0 = now_s();
 	int rc;
 
 	if (!src || !info || !disks) {
 		rc = sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* The network is not part of a snapshot yet: refused rather than silently left out. */
-	if (cfg->net_policy) {
-		rc = sbx_fail(cfg->err, SBX_ENOTSUP, "a restored sandbox cannot have a network");
 		goto out;
 	}
 	rc = restore_read(cfg, dir, src);
@@ -577,10 +574,17 @@ static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox 
 		goto out;
 	sb->wants_agent = src->man.agent;
 	rc = restore_disks(cfg, sb, src, disks, info);
+	if (rc == SBX_OK)
+		rc = restore_net_prepare(cfg, sb, &src->man, src->dir, &net, &net_json, net_spec,
+					 sizeof(net_spec));
 	if (rc != SBX_OK)
 		goto out;
 	msg = restore_config_json(cfg, sb, src, disks);
-	rc = msg ? sandbox_launch(sb, cfg, msg, &no_net)
+	if (msg && net_json && json_object_set(msg, "net", net_json) < 0) {
+		json_decref(msg);
+		msg = NULL;
+	}
+	rc = msg ? sandbox_launch(sb, cfg, msg, &net)
 		 : sbx_fail(cfg->err, SBX_EINVAL, "a path in the snapshot is not UTF-8");
 	if (rc != SBX_OK)
 		goto out;
@@ -591,6 +595,8 @@ static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox 
 	}
 	if (sb->wants_agent) {
 		rc = restore_settime(cfg, sb);
+		if (rc == SBX_OK && net_json)
+			rc = restore_net_guest(cfg, sb, &net, net_spec);
 		if (rc != SBX_OK)
 			goto out;
 	}
@@ -601,8 +607,10 @@ static int restore_do(sbx_config *cfg, const char *dir, int resume, sbx_sandbox 
 	*out = sb;
 	sb = NULL;
 out:
+	net_host_release_fds(&net);
 	if (sb)
 		sandbox_free(sb);
+	json_decref(net_json);
 	json_decref(msg);
 	json_decref(disks);
 	sbx_snapshot_info_free(info);

@@ -47,10 +47,6 @@ json_t *snapctl_snapshot(struct machine *m, const int *fds, unsigned nfds, int *
 	int rc;
 
 	*paused = 0;
-	/* The tap, the namespace and the policy are not part of a snapshot yet. */
-	if (m->egress)
-		return snapctl_error(EOPNOTSUPP,
-				     "a sandbox with a network cannot be snapshotted yet");
 	if (!snapctl_files_ok(fds, nfds))
 		return snapctl_error(EINVAL, "snapshot: needs the memory and state files, new and "
 					     "empty, passed with the command");

@@ -9,7 +9,6 @@
 
 /* {"cmd": "snapshot"} with two fds (memory file, state file, both new and empty): pauses the
  * guest, writes both files and answers {"ok": true, "disks": [...], "memory_bytes": N, ...}
- * with the guest left paused (*paused set; machine_resume or machine_stop end that). Refuses
- * a sandbox with a network (ENOTSUP). A failed snapshot answers {"ok": false, ...} and the
- * guest runs on. Main thread only. */
+ * with the guest left paused (*paused set; machine_resume or machine_stop end that). A failed
+ * snapshot answers {"ok": false, ...} and the guest runs on. Main thread only. */
 json_t *snapctl_snapshot(struct machine *m, const int *fds, unsigned nfds, int *paused);

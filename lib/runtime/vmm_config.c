@@ -45,10 +45,10 @@ static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, si
 	n->tap_fd = n->dns_fd = -1;
 	if (!net || json_is_null(net))
 		return 0;
-	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?i, s?b, s:o}", "tap_fd",
+	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?i, s?s, s?b, s:o}", "tap_fd",
 			   &n->tap_fd, "mac", &mac, "guest_ip", &guest, "gateway_ip", &gateway,
-			   "dns_fd", &n->dns_fd, "admit_private", &n->admit_private, "policy",
-			   &n->policy) < 0) {
+			   "dns_fd", &n->dns_fd, "dns", &n->dns, "admit_private", &n->admit_private,
+			   "policy", &n->policy) < 0) {
 		snprintf(err, errlen, "config: net: %s", jerr.text);
 		return -EINVAL;
 	}
@@ -57,11 +57,6 @@ static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, si
 	    !json_is_object(n->policy)) {
 		snprintf(err, errlen, "config: net: bad tap fd, MAC or address");
 		n->tap_fd = n->dns_fd = -1;
-		return -EINVAL;
-	}
-	/* Snapshots do not carry a network yet (docs/snapshot.md). */
-	if (c->restore_dir && c->net.tap_fd >= 0) {
-		snprintf(err, errlen, "config: a restored machine cannot have a network yet");
 		return -EINVAL;
 	}
 	return 0;
@@ -169,11 +164,6 @@ int vmm_config_parse(json_t *msg, struct vmm_config *c, char *err, size_t errlen
 	if (c->ndisks + (c->vsock_uds != NULL) + (c->net.tap_fd >= 0) > VMM_MAX_VIRTIO) {
 		snprintf(err, errlen, "config: %u disks, vsock and net need more than %d interrupts",
 			 c->ndisks, VMM_MAX_VIRTIO);
-		return -EINVAL;
-	}
-	/* Snapshots do not carry a network yet (docs/snapshot.md). */
-	if (c->restore_dir && c->net.tap_fd >= 0) {
-		snprintf(err, errlen, "config: a restored machine cannot have a network yet");
 		return -EINVAL;
 	}
 	return 0;

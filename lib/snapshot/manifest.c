@@ -41,7 +41,7 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 			size_t errlen)
 {
 	json_int_t vcpus = 0, mib = 0, size = 0, cid = 0, realtime = 0;
-	json_t *disks = NULL, *vsock = NULL, *d;
+	json_t *disks = NULL, *vsock = NULL, *net = NULL, *d;
 	json_error_t jerr;
 	size_t i;
 	int rc;
@@ -53,10 +53,11 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 		return manifest_bad(err, errlen, "not a JSON object");
 	}
 	if (json_unpack_ex(
-		m->json, &jerr, 0, "{s:s, s:I, s:I, s:I, s:o, s?o, s:b, s:I, s?s, s?s, s?s}", "id",
-		&m->id, "vcpus", &vcpus, "memory_mib", &mib, "memory_size", &size, "disks", &disks,
-		"vsock", &vsock, "agent", &m->agent, "host_realtime_ns", &realtime, "kernel",
-		&m->kernel, "initramfs", &m->initramfs, "cmdline", &m->cmdline) < 0) {
+		m->json, &jerr, 0, "{s:s, s:I, s:I, s:I, s:o, s?o, s:b, s:I, s?s, s?s, s?s, s?o}",
+		"id", &m->id, "vcpus", &vcpus, "memory_mib", &mib, "memory_size", &size, "disks",
+		&disks, "vsock", &vsock, "agent", &m->agent, "host_realtime_ns", &realtime,
+		"kernel", &m->kernel, "initramfs", &m->initramfs, "cmdline", &m->cmdline, "net",
+		&net) < 0) {
 		rc = manifest_bad(err, errlen, jerr.text);
 		goto fail;
 	}
@@ -90,6 +91,14 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 			goto fail;
 		}
 		m->vsock_cid = (uint64_t)cid;
+	}
+	if (net && !json_is_null(net) &&
+	    (json_unpack_ex(net, &jerr, 0, "{s:o, s?s, s:b}", "policy", &m->net_policy, "dns",
+			    &m->net_dns, "admit_private", &m->net_admit_private) < 0 ||
+	     !json_is_object(m->net_policy) ||
+	     m->ndisks + (m->vsock_cid != 0) + 1 > SNAP_MAX_DISKS)) {
+		rc = manifest_bad(err, errlen, "net: no policy, or too many devices");
+		goto fail;
 	}
 	return 0;
 fail:

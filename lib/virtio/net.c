@@ -634,6 +634,27 @@ int virtio_net_new(const struct virtio_net_config *cfg, struct evloop *loop,
 	return 0;
 }
 
+/* Snapshot, the device thread paused: a held RX buffer and a TX frame that waited for room in
+ * the backend go back to their rings (the frame is popped and judged again when the device runs
+ * on), so the saved indices cover completed chains only. Frames waiting for injection are not
+ * saved: to the guest, packets lost. */
+static void net_quiesce(void *dev)
+{
+	struct virtio_net *n = dev;
+	struct virtio_mmio *t = __atomic_load_n(&n->t, __ATOMIC_ACQUIRE);
+	struct virtq *rx = t ? virtio_mmio_queue(t, VIRTIO_NET_QUEUE_RX) : NULL;
+	struct virtq *tx = t ? virtio_mmio_queue(t, VIRTIO_NET_QUEUE_TX) : NULL;
+
+	if (n->rx_held && rx) {
+		virtq_unpop(rx);
+		n->rx_held = 0;
+	}
+	if (n->tx_blocked && tx) {
+		virtq_unpop(tx);
+		n->tx_blocked = 0;
+	}
+}
+
 const struct virtio_dev_ops virtio_net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
@@ -646,4 +667,5 @@ const struct virtio_dev_ops virtio_net_ops = {
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
 	.free = net_free,
+	.quiesce = net_quiesce,
 };

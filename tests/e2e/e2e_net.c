@@ -533,22 +533,56 @@ static void test_second_layer(void)
 }
 #endif
 
-/* A sandbox with a network cannot be snapshotted yet: refused before anything pauses, the
- * directory the call made removed, and the guest answers on. */
-static void test_no_snapshot(void)
+/* A fork of a sandbox with a network: each child gets a network of its own (address, MAC,
+ * namespace, DNS guard) under the parent's policy, in both layers, and the parent answers on. */
+static void test_fork(void)
 {
-	char dir[300], *out = NULL;
+	sbx_sandbox *c[2] = { NULL, NULL }, *parent = sb;
+	char *pip = NULL, *pmac = NULL, *ip[2] = { NULL, NULL }, *mac[2] = { NULL, NULL }, *out;
+	double t0;
 	int rc;
 
-	snprintf(dir, sizeof(dir), "%s-snap", state);
-	rc = sbx_sandbox_snapshot(sb, dir, NULL);
-	printf("snapshot with a network: %s: %s\n", sbx_err_name(rc), sbx_sandbox_last_error(sb));
-	CHECK_EQ(rc, SBX_ENOTSUP);
-	CHECK(e2e_contains(sbx_sandbox_last_error(sb), "network"));
-	CHECK(access(dir, F_OK) < 0);
-	CHECK_EQ(guest("echo still here", &out), 0);
-	CHECK(out && e2e_contains(out, "still here"));
-	free(out);
+	printf("== fork with a network\n");
+	set_policy("allow:203.0.113.2:8080,allowed.test");
+	CHECK_EQ(probe("myip", &pip), 0);
+	CHECK_EQ(guest("cat /sys/class/net/eth0/address", &pmac), 0);
+	t0 = now();
+	rc = sbx_sandbox_fork(sb, NULL, 2, c);
+	CHECK_EQ(rc, SBX_OK);
+	if (rc != SBX_OK)
+		fprintf(stderr, "fork: %s\n", sbx_sandbox_last_error(sb));
+	else
+		printf("forked 2 children, each with a network, in %.2f s\n", now() - t0);
+	for (int i = 0; rc == SBX_OK && i < 2; i++) {
+		sb = c[i];
+		CHECK_EQ(probe("myip", &ip[i]), 0);
+		CHECK_EQ(guest("cat /sys/class/net/eth0/address", &mac[i]), 0);
+		CHECK(ip[i] && pip && strcmp(ip[i], pip) != 0);
+		CHECK(mac[i] && pmac && strcmp(mac[i], pmac) != 0);
+		CHECK_EQ(probe("tcp 203.0.113.2 8080 5", &out), 0);
+		CHECK(out && e2e_contains(out, "hello 203.0.113.2:8080"));
+		free(out);
+		CHECK(probe("tcp 203.0.113.3 8080 2", NULL) != 0);
+		CHECK(log_has("tcp", "203.0.113.3", 8080, "destination not allowed"));
+		CHECK_EQ(probe("resolve allowed.test", &out), 0);
+		CHECK(out && e2e_contains(out, "203.0.113.4"));
+		free(out);
+		CHECK_EQ(probe("tcp allowed.test 8081 5", NULL), 0);
+		out = e2e_sh_out("%s net show %s", cli, sbx_sandbox_id(c[i]));
+		CHECK(out && strcmp(out, "allow:203.0.113.2:8080,allowed.test\n") == 0);
+		free(out);
+	}
+	CHECK(rc != SBX_OK || (ip[0] && ip[1] && strcmp(ip[0], ip[1]) != 0));
+	CHECK(rc != SBX_OK || (mac[0] && mac[1] && strcmp(mac[0], mac[1]) != 0));
+	sb = parent;
+	CHECK_EQ(probe("tcp 203.0.113.2 8080 5", NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		sbx_sandbox_destroy(c[i]);
+		free(ip[i]);
+		free(mac[i]);
+	}
+	free(pip);
+	free(pmac);
 }
 
 /* Nothing of the sandbox's network is left once it is destroyed, its DNS guard included. */
@@ -622,7 +656,7 @@ int main(int argc, char **argv)
 		test_live_change();
 		test_domains();
 		test_all();
-		test_no_snapshot();
+		test_fork();
 		printf("denials in all: %llu\n", log_total());
 #ifdef SBX_TEST_HOOKS
 		test_second_layer();

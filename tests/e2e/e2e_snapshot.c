@@ -322,7 +322,8 @@ static void test_bad_snapshots(void)
 
 	expect_restore_error(XFS "/no-such-snapshot", SBX_ENOENT, "No such file");
 
-	/* A network is not part of a snapshot yet: a config asking for one is refused. */
+	/* A machine saved without a network device cannot be given one: a config asking for a
+	 * network is refused, naming the reason. */
 	{
 		sbx_config *cfg = config_for(XFS "/state");
 		sbx_net_policy *p = sbx_net_policy_new(SBX_NET_NONE);
@@ -334,6 +335,7 @@ static void test_bad_snapshots(void)
 		printf("restore with a network: %s: %s\n", sbx_err_name(rc),
 		       sbx_config_last_error(cfg));
 		CHECK_EQ(rc, SBX_ENOTSUP);
+		CHECK(e2e_contains(sbx_config_last_error(cfg), "no network device"));
 		CHECK(sb == NULL);
 		sbx_net_policy_free(p);
 		sbx_config_free(cfg);
