@@ -579,9 +579,10 @@ SBX_API void sbx_snapshot_info_free(sbx_snapshot_info *info);
  * (address, MAC, namespace) under sb's policy. Memory is shared copy-on-write (every child maps
  * one snapshot's memory file privately; the file is unlinked once all are running and lives as
  * long as one maps it), disks are reflinked (copied where the filesystem cannot). cfg (may be
- * NULL: the parent's state directory base and detached flag, and what is left of its time to
- * live, so no child outlives it) is as for sbx_sandbox_restore.
- * Errors: SBX_ERANGE (n), those of sbx_sandbox_snapshot and sbx_sandbox_restore; the message in
+ * NULL: the parent's state directory base and detached flag) is as for sbx_sandbox_restore;
+ * whatever it says, no child outlives its parent's time to live.
+ * Errors: SBX_ERANGE (n), SBX_ESTATE (its time to live has run out), those of
+ * sbx_sandbox_snapshot and sbx_sandbox_restore; the message in
  * sbx_sandbox_last_error(sb). On failure no child is left and children is untouched. */
 SBX_API int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n,
 			     sbx_sandbox **children);

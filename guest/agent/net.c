@@ -1,8 +1,9 @@
 /* The "net" op: a guest restored from a snapshot (a fork's child, a restored or resumed copy)
  * still has the address, MAC and gateway of the machine it was saved from, while the host gave
  * the copy a network of its own. The agent moves eth0 onto it: the new MAC first (the VMM drops
- * frames from any other), then the address (which takes the old one's routes with it), the
- * gateway's permanent ARP entry and the default route, and the resolver file. Connections of
+ * frames from any other; the change flushes the neighbour entries), the old default route,
+ * then the address, the gateway's permanent ARP entry and the default route, and the resolver
+ * file. Connections of
  * the old address are gone, as after any change of address. */
 #define _GNU_SOURCE
 #include "agent.h"
@@ -30,7 +31,8 @@ static const char *net_move(int fd, const unsigned char mac[6], const struct net
 	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
 	if (ioctl(fd, SIOCSIFHWADDR, &ifr) < 0)
 		return "SIOCSIFHWADDR";
-	/* The old default route, if the change of address left it (ESRCH when it did not). */
+	/* The old default route goes first: a new address equal to the old one (the same lease
+	 * again) changes nothing and would leave it in place (ESRCH: there was none). */
 	memcpy(&rt.rt_dst, &any, sizeof(any));
 	memcpy(&rt.rt_genmask, &any, sizeof(any));
 	rt.rt_dev = NET_IF;

@@ -174,20 +174,22 @@ int sbx_config_set_ttl(sbx_config *cfg, unsigned seconds)
 	return SBX_OK;
 }
 
-unsigned config_ttl_left(const sbx_config *cfg)
-{
-	long long left = cfg->ttl_deadline - (long long)time(NULL);
-
-	if (!cfg->ttl_deadline)
-		return cfg->ttl_s;
-	return left > 1 ? (unsigned)left : 1;
-}
-
 long long config_ttl_expires(const sbx_config *cfg)
 {
-	if (cfg->ttl_deadline)
+	long long own = cfg->ttl_s ? (long long)time(NULL) + cfg->ttl_s : 0;
+
+	if (cfg->ttl_deadline && (!own || cfg->ttl_deadline < own))
 		return cfg->ttl_deadline;
-	return cfg->ttl_s ? (long long)time(NULL) + cfg->ttl_s : 0;
+	return own;
+}
+
+unsigned config_ttl_left(const sbx_config *cfg)
+{
+	long long end = config_ttl_expires(cfg), left = end - (long long)time(NULL);
+
+	if (!end)
+		return 0;
+	return left > 1 ? (unsigned)left : 1;
 }
 
 int sbx_config_set_pids_max(sbx_config *cfg, unsigned pids)

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -32,8 +33,7 @@ static long long fork_parent_expires(const sbx_sandbox *sb)
 }
 
 /* The config the children are restored with when the caller gives none: the parent's state
- * directory base and detached flag, and its time to live's end (a child must not outlive the
- * limit its parent was given). */
+ * directory base and detached flag. */
 static sbx_config *fork_default_config(const sbx_sandbox *sb)
 {
 	sbx_config *cfg = sbx_config_new();
@@ -45,8 +45,6 @@ static sbx_config *fork_default_config(const sbx_sandbox *sb)
 		sbx_config_free(cfg);
 		return NULL;
 	}
-	if (cfg)
-		cfg->ttl_deadline = fork_parent_expires(sb);
 	return cfg;
 }
 
@@ -74,6 +72,7 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 	sbx_sandbox *made_sb[SBX_FORK_MAX];
 	char snap[PATH_MAX];
 	sbx_config *own = NULL;
+	long long parent_end = fork_parent_expires(sb), saved_deadline;
 	unsigned made = 0;
 	int rc;
 
@@ -81,12 +80,20 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 		return SBX_EINVAL;
 	if (n < 1 || n > SBX_FORK_MAX)
 		return sandbox_error(sb, SBX_ERANGE, "a fork makes 1 to 64 children");
+	if (parent_end && parent_end <= (long long)time(NULL))
+		return sandbox_error(sb, SBX_ESTATE, "its time to live has run out");
 	if (!cfg && !(cfg = own = fork_default_config(sb)))
 		return sandbox_error(sb, SBX_ENOMEM, "out of memory");
+	/* No child outlives the limit its parent was given, whatever the config says (which gets
+	 * its own deadline back at the end). */
+	saved_deadline = cfg->ttl_deadline;
+	if (parent_end && (!cfg->ttl_deadline || parent_end < cfg->ttl_deadline))
+		cfg->ttl_deadline = parent_end;
 	/* Inside the parent's directory: private to us, and on the state directory's filesystem,
 	 * where (by default) the children's disks are cloned to: reflinks where it has them. */
 	if ((size_t)snprintf(snap, sizeof(snap), "%s/fork-XXXXXX", sb->dir) >= sizeof(snap) ||
 	    !mkdtemp(snap)) {
+		cfg->ttl_deadline = saved_deadline;
 		sbx_config_free(own);
 		return sandbox_error(sb, SBX_EIO, "cannot make the fork's snapshot directory");
 	}
@@ -103,6 +110,7 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 	else
 		while (made)
 			sbx_sandbox_destroy(made_sb[--made]);
+	cfg->ttl_deadline = saved_deadline;
 	sbx_config_free(own);
 	return rc;
 }

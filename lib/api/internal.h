@@ -44,7 +44,7 @@ struct sbx_config {
 	unsigned allow_degraded; /* SBX_PROT_* bits */
 	unsigned cpu_quota_pct, pids_max;
 	unsigned ttl_s;
-	long long ttl_deadline; /* wall-clock seconds a fork's children end by (their parent's); 0 */
+	long long ttl_deadline; /* wall clock: a fork's children end by their parent's end; 0 */
 	unsigned jail_uid, jail_gid;
 	char err[SBX_ERRMSG_MAX];
 };
@@ -115,8 +115,9 @@ int sandbox_command(sbx_sandbox *sb, json_t *req, json_t **reply);
 /* lib/api/net.c: the network part of a config, for create. */
 void net_config_free(sbx_config *cfg);
 
-/* lib/api/config.c: the time to live of a VMM started now (ttl_s, or what is left until
- * ttl_deadline, at least a second), and when it runs out (wall clock; 0: never). */
+/* lib/api/config.c: when the time to live of a VMM started now runs out (wall clock, the
+ * earlier of now + ttl_s and ttl_deadline; 0: never), and how long that is (at least a
+ * second; 0: no limit). */
 unsigned config_ttl_left(const sbx_config *cfg);
 long long config_ttl_expires(const sbx_config *cfg);
 struct net_host;
@@ -135,6 +136,8 @@ struct net_want {
 int net_sandbox_prepare(sbx_config *cfg, const struct net_want *want, const char *dir,
 			const char *id, int vmm_tap_fd, int vmm_dns_fd, struct net_host *h,
 			json_t **net, char *word, size_t word_len);
+/* "none", "all" or "allow". */
+const char *net_mode_name(int mode);
 /* A policy from its wire form; SBX_EPROTO when it is not one. */
 int net_policy_from_json(json_t *j, struct sbx_net_policy **out);
 /* The policy's wire form {"mode", "allow"}; NULL when out of memory. */
@@ -147,12 +150,15 @@ int sandbox_gc(const char *base, unsigned *removed, struct sbx_buf *report);
 
 /* Records "message" in buf and returns code, so error paths read `return sbx_fail(...)`. */
 __attribute__((format(printf, 3, 4))) int sbx_fail(char *buf, int code, const char *fmt, ...);
-/* lib/api/dns_guard_spawn.c: starts the DNS guard of the networked sandbox in dir, whose host
+/* lib/api/dns_guard_ctl.c: starts the DNS guard of the networked sandbox in dir, whose host
  * table is `table`, relaying to upstream ("IP:PORT") over *dns_fd (the upstream's UDP socket,
- * which it takes): *dns_fd becomes the VMM's end of the relay. SBX code with the message in
- * err (*dns_fd then untouched). */
+ * which it takes), as uid/gid: *dns_fd becomes the VMM's end of the relay. It serves no name
+ * until its first policy. SBX code with the message in err (*dns_fd then untouched). */
 int dns_guard_spawn(const char *dir, const char *table, const char *upstream, int admit_private,
-		    int *dns_fd, char *err);
+		    unsigned uid, unsigned gid, int *dns_fd, char *err);
+/* Gives the guard of the sandbox in dir policy p and waits until it is in force (SBX_OK at
+ * once for a sandbox without a guard). SBX_EIO when the guard is gone or refuses it. */
+int dns_guard_send_policy(const char *dir, const sbx_net_policy *p, char *err);
 /* The VMM's fds: its control channel, then what vmm_spawn passes. */
 #define VMM_CONTROL_FD 3
 #define VMM_TAP_FD 4 /* the fds vmm_spawn passes follow the control fd */

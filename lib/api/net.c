@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "net/egress.h"
 #include "net_host.h"
+#include "net_record.h"
 #include "util/io.h"
 #include "virtio/net.h"
 
@@ -157,7 +158,7 @@ int sbx_net_policy_remove(sbx_net_policy *p, const char *entry)
 	return SBX_OK;
 }
 
-static const char *net_mode_name(int mode)
+const char *net_mode_name(int mode)
 {
 	return mode == SBX_NET_ALL ? "all" : mode == SBX_NET_ALLOW ? "allow" : "none";
 }
@@ -408,8 +409,6 @@ int net_sandbox_prepare(sbx_config *cfg, const struct net_want *want, const char
 	snprintf(base, sizeof(base), "%s", dir);
 	*strrchr(base, '/') = 0;
 	rc = net_host_up(base, dir, id, cfg->net_pool, mac, h, cfg->err);
-	if (rc == SBX_OK)
-		rc = net_host_apply_policy(dir, want->policy, cfg->err);
 	if (rc != SBX_OK)
 		return rc;
 	/* The upstream is reached through the DNS guard, which the VMM relays to. */
@@ -418,25 +417,29 @@ int net_sandbox_prepare(sbx_config *cfg, const struct net_want *want, const char
 	else
 		net_dns_upstream(cfg, dns, sizeof(dns));
 	if (dns[0]) {
-		char table[IFNAMSIZ];
-
 		h->dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (h->dns_fd < 0)
 			return sbx_fail(cfg->err, SBX_EIO, "DNS upstream socket: %s", strerror(errno));
-		snprintf(table, sizeof(table), "sbx_%s", h->ifname + 4);
-		rc = dns_guard_spawn(dir, table, dns, want->admit_private, &h->dns_fd, cfg->err);
+		rc = dns_guard_spawn(dir, h->table, dns, want->admit_private, cfg->jail_uid,
+				     cfg->jail_gid, &h->dns_fd, cfg->err);
 		if (rc != SBX_OK)
 			return rc;
 	}
+	/* The library's own record first: applying the policy reads what it replaces. */
+	rc = net_record_write(dir, want->policy, dns, want->admit_private, cfg->err);
+	if (rc == SBX_OK)
+		rc = net_host_apply_policy(dir, want->policy, cfg->err);
+	if (rc != SBX_OK)
+		return rc;
 	virtio_net_mac_format(mac, mac_text);
 	virtio_net_mac_format(h->gateway_mac, gw_mac);
 	pkt_ipv4_format(h->guest_ip, ip);
 	pkt_ipv4_format(h->gateway_ip, gw);
 	policy = net_policy_json(want->policy);
-	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:i, s:s?, s:b, s:o}", "tap_fd",
-				  vmm_tap_fd, "mac", mac_text, "guest_ip", ip, "gateway_ip", gw,
-				  "dns_fd", dns[0] ? vmm_dns_fd : -1, "dns", dns[0] ? dns : NULL,
-				  "admit_private", want->admit_private, "policy", policy)
+	*net = policy ? json_pack("{s:i, s:s, s:s, s:s, s:i, s:b, s:o}", "tap_fd", vmm_tap_fd,
+				  "mac", mac_text, "guest_ip", ip, "gateway_ip", gw, "dns_fd",
+				  dns[0] ? vmm_dns_fd : -1, "admit_private", want->admit_private,
+				  "policy", policy)
 		      : NULL;
 	if (!*net)
 		return sbx_fail(cfg->err, SBX_ENOMEM, "out of memory");

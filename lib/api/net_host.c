@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "net_record.h"
 #include "net/egress.h"
 #include "net/packet.h"
 #include "virtio/net.h"
@@ -637,7 +638,7 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 {
 	struct net_host h = {.tap_fd = -1, .dns_fd = -1};
 	struct nl_sock *sk = nl_socket_alloc();
-	char lease[4400], table[IFNAMSIZ];
+	char lease[4400];
 	int rc = sk ? nl_connect(sk, NETLINK_ROUTE) : -NLE_NOMEM;
 
 	if (rc < 0) {
@@ -650,8 +651,8 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 		return rc;
 	}
 	net_ifname(h.subnet, h.ifname);
-	net_table(h.subnet, table);
-	rc = net_record(dir, lease, table, err);
+	net_table(h.subnet, h.table);
+	rc = net_record(dir, lease, h.table, err);
 	if (rc != SBX_OK) {
 		unlink(lease);
 		nl_socket_free(sk);
@@ -762,37 +763,33 @@ static int net_policy_entry_rules(FILE *out, const char *table, const char *ifna
 		       table, ifname, ip, prefix, port) < 0;
 }
 
-/* <dir>/policy for the DNS guard (lib/dnsguard/policy_file.h): the mode, then the entries,
- * replaced whole so the guard never reads half of one. */
-static int net_policy_file_write(const char *dir, const struct sbx_net_policy *p, char *err)
+/* Whether a name of old's list is not in new's: its addresses must leave the second layer. */
+static int net_policy_names_removed(const struct sbx_net_policy *old,
+				    const struct sbx_net_policy *new)
 {
-	static const char *const modes[] = { [SBX_NET_NONE] = "none", [SBX_NET_ALL] = "all",
-					     [SBX_NET_ALLOW] = "allow" };
-	char path[4200], tmp[4300];
-	int bad;
-	FILE *f;
+	uint32_t net;
+	uint8_t prefix;
+	uint16_t port;
 
-	snprintf(path, sizeof(path), "%s/policy", dir);
-	snprintf(tmp, sizeof(tmp), "%s/policy.new", dir);
-	f = fopen(tmp, "we");
-	if (!f)
-		return sbx_fail(err, SBX_EIO, "%s: %s", tmp, strerror(errno));
-	bad = fprintf(f, "%s\n", modes[p->mode]) < 0;
-	for (size_t i = 0; i < p->n; i++)
-		bad |= fprintf(f, "%s\n", p->entries[i]) < 0;
-	bad |= fclose(f) != 0;
-	if (bad || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return sbx_fail(err, SBX_EIO, "writing %s", path);
+	for (size_t i = 0; old->mode == SBX_NET_ALLOW && i < old->n; i++) {
+		int kept = 0;
+
+		if (egress_cidr_parse(old->entries[i], &net, &prefix, &port) == 0)
+			continue;
+		for (size_t j = 0; new->mode == SBX_NET_ALLOW && j < new->n && !kept; j++)
+			kept = strcmp(old->entries[i], new->entries[j]) == 0;
+		if (!kept)
+			return 1;
 	}
-	return SBX_OK;
+	return 0;
 }
 
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err)
 {
 	char path[4200], lease[4400] = "", table[64] = "", ifname[64], *cmds = NULL;
+	struct net_record rec;
 	size_t len = 0;
-	int names = 0, bad = 0, rc;
+	int names = 0, names_removed, bad = 0, rc;
 	FILE *f, *out;
 
 	snprintf(path, sizeof(path), "%s/net", dir);
@@ -807,8 +804,16 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 	    strspn(table + 4, "0123456789abcdef") != 8)
 		return sbx_fail(err, SBX_EIO, "%s: no NAT table recorded", path);
 	snprintf(ifname, sizeof(ifname), "sbx-%s", table + 4);
-	/* The guard reads the names before the first query they may answer. */
-	rc = net_policy_file_write(dir, p, err);
+	rc = net_record_read(dir, &rec, err);
+	if (rc != SBX_OK)
+		return rc;
+	names_removed = net_policy_names_removed(rec.policy, p);
+	rc = net_record_write(dir, p, rec.dns, rec.admit_private, err);
+	net_record_clear(&rec);
+	/* The guard first: a name taken off the list is answered no more before its addresses
+	 * leave the sets. */
+	if (rc == SBX_OK)
+		rc = dns_guard_send_policy(dir, p, err);
 	if (rc != SBX_OK)
 		return rc;
 	out = open_memstream(&cmds, &len);
@@ -829,8 +834,9 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 		bad |= net_policy_entry_rules(out, table, ifname, p->entries[i], &is_name);
 		names |= is_name;
 	}
-	/* Names open what the guard admitted, on any port but DNS's (only an address entry with
-	 * port 53, above, reaches another DNS server). Without names nothing admitted stays. */
+	/* Names open what the guard admitted, on any port but DNS's (only address entries, above,
+	 * reach another DNS server). Without names, or with one taken off the list, nothing
+	 * admitted stays: the guard admits again as names are asked for. */
 	if (names)
 		bad |= fprintf(out,
 			       "add rule ip %1$s egress iifname \"%2$s\" meta l4proto { tcp, udp } "
@@ -840,7 +846,7 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 			       "add rule ip %1$s egress iifname \"%2$s\" ip daddr @recent "
 			       "update @recent { ip daddr } accept\n",
 			       table, ifname) < 0;
-	else
+	if (!names || names_removed)
 		bad |= fprintf(out, "flush set ip %1$s admitted\nflush set ip %1$s recent\n",
 			       table) < 0;
 	if (p->mode != SBX_NET_ALL)

@@ -23,6 +23,7 @@ struct net_host {
 	uint32_t host_ip, peer_ip;     /* S+5 (the host's end), S+6 */
 	uint8_t guest_mac[6], gateway_mac[6];
 	char ifname[IFNAMSIZ]; /* host end of the veth: "sbx-" and S in hex */
+	char table[IFNAMSIZ];  /* its nftables table: "sbx_" and S in hex */
 	int tap_fd;	       /* O_CLOEXEC; -1 once handed over */
 	/* The VMM's end of its relay to the DNS guard, which holds the upstream's UDP socket (made
 	 * in the caller's namespace: the jailed VMM's own has no route). O_CLOEXEC; -1 without an
@@ -39,10 +40,11 @@ int net_host_up(const char *base, const char *dir, const char *id, const char *p
 /* Removes the leases (and NAT tables) of sandboxes whose directory under base is gone; how many. */
 unsigned net_host_gc(const char *base);
 struct sbx_net_policy;
-/* The policy's second layer, outside the VMM's reach: a chain of the sandbox's table on the host
+/* The policy's second layer, outside the VMM's reach: the library's record (net_record.h), the
+ * DNS guard's policy (which names it answers), and a chain of the sandbox's table on the host
  * (nftables, forward hook, traffic from its veth) with the policy's mode and address entries,
- * and for names the addresses the DNS guard admitted (set `admitted`), rewritten whole; and
- * <dir>/policy, which the guard reads. SBX code with the message in err. */
+ * and for names the addresses the guard admitted (set `admitted`), rewritten whole. The record
+ * must exist (net_sandbox_prepare writes it). SBX code with the message in err. */
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err);
 /* Closes the fds h still holds (the VMM has its own copies once spawned). */
 void net_host_release_fds(struct net_host *h);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent_client.h"
+#include "net_record.h"
 #include "virtio/net.h"
 
 #define NET_OP_TIMEOUT_MS 10000
@@ -12,29 +13,38 @@ int restore_net_prepare(sbx_config *cfg, sbx_sandbox *sb, const struct snap_mani
 			const char *dir, struct net_host *h, json_t **net, char *spec,
 			size_t spec_len)
 {
-	struct net_want want = { cfg->net_policy, m->net_dns, cfg->net_admit_private };
-	sbx_net_policy *recorded = NULL;
+	struct net_want want = { cfg->net_policy, NULL, cfg->net_admit_private };
+	struct net_record rec;
 	char word[128];
 	int rc;
 
 	*net = NULL;
-	if (!m->net_policy && cfg->net_policy)
+	if (!m->net && cfg->net_policy)
 		return sbx_fail(cfg->err, SBX_ENOTSUP,
 				"snapshot %s: its machine has no network device, and a restored "
 				"guest cannot be given one",
 				dir);
-	if (!m->net_policy)
+	if (!m->net)
 		return SBX_OK;
+	/* Only the agent can move the guest onto its new addresses. */
+	if (!m->agent)
+		return sbx_fail(cfg->err, SBX_ENOTSUP,
+				"snapshot %s: a guest without the agent cannot be restored with a "
+				"network",
+				dir);
+	rc = net_record_read(dir, &rec, cfg->err);
+	if (rc != SBX_OK)
+		return rc == SBX_ENOENT ? sbx_fail(cfg->err, SBX_ESNAPSHOT,
+						   "snapshot %s: no record of its network", dir)
+					: rc;
+	want.dns = rec.dns[0] ? rec.dns : NULL;
 	if (!want.policy) {
-		if (net_policy_from_json(m->net_policy, &recorded) != SBX_OK)
-			return sbx_fail(cfg->err, SBX_ESNAPSHOT,
-					"snapshot %s: its network policy is malformed", dir);
-		want.policy = recorded;
-		want.admit_private = m->net_admit_private;
+		want.policy = rec.policy;
+		want.admit_private = rec.admit_private;
 	}
 	rc = net_sandbox_prepare(cfg, &want, sb->dir, sb->id, VMM_TAP_FD, VMM_DNS_FD, h, net, word,
 				 sizeof(word));
-	sbx_net_policy_free(recorded);
+	net_record_clear(&rec);
 	/* The kernel command-line word's value ("sbx.net=..."), which the agent takes too. */
 	if (rc == SBX_OK)
 		snprintf(spec, spec_len, "%s", strchr(word, '=') + 1);

@@ -10,10 +10,11 @@
 #include "net_host.h"
 #include "snapshot/manifest.h"
 
-/* Makes the host side for sandbox sb from manifest m (a snapshot in dir) and gives the VMM
- * config's "net" object and the guest's spec ("ADDR/30,GATEWAY,DNS,GATEWAY_MAC") in spec. A
- * manifest without a network and a config asking for one is SBX_ENOTSUP (a device cannot be
- * added to a running guest); without either, *net stays NULL. SBX code with the message in
+/* Makes the host side for sandbox sb from manifest m (a snapshot in dir) and the library's
+ * record of the network beside it, and gives the VMM config's "net" object and the guest's
+ * spec ("ADDR/30,GATEWAY,DNS,GATEWAY_MAC") in spec. A manifest without a network and a config
+ * asking for one is SBX_ENOTSUP (a device cannot be added to a running guest), as is a guest
+ * without the agent; without either network, *net stays NULL. SBX code with the message in
  * cfg->err; the caller releases h's fds and takes the host side down either way. */
 int restore_net_prepare(sbx_config *cfg, sbx_sandbox *sb, const struct snap_manifest *m,
 			const char *dir, struct net_host *h, json_t **net, char *spec,

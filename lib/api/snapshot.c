@@ -21,6 +21,7 @@
 #include "agent_client.h"
 #include "internal.h"
 #include "net_host.h"
+#include "net_record.h"
 #include "restore_net.h"
 #include "snapshot/format.h"
 #include "snapshot/manifest.h"
@@ -195,7 +196,8 @@ static void snapshot_out_path(const struct snapshot_out *o, const char *name, ch
 
 static void snapshot_out_remove(struct snapshot_out *o)
 {
-	const char *names[] = {SNAP_MEMORY_FILE, SNAP_STATE_FILE ".tmp", SNAP_STATE_FILE};
+	const char *names[] = {SNAP_MEMORY_FILE, SNAP_STATE_FILE ".tmp", SNAP_STATE_FILE,
+			       NET_RECORD_FILE};
 	char path[PATH_MAX + 32], name[32];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -266,6 +268,21 @@ static int snapshot_clone_disks(sbx_sandbox *sb, json_t *reply, struct snapshot_
 	return SBX_OK;
 }
 
+/* A sandbox with a network: the library's record of it (policy, upstream), for restores. */
+static int snapshot_net_record(sbx_sandbox *sb, struct snapshot_out *o)
+{
+	char err[SBX_ERRMSG_MAX];
+	struct net_record rec;
+	int rc = net_record_read(sb->dir, &rec, err);
+
+	if (rc == SBX_ENOENT)
+		return SBX_OK;
+	if (rc == SBX_OK)
+		rc = net_record_write(o->dir, rec.policy, rec.dns, rec.admit_private, err);
+	net_record_clear(&rec);
+	return rc == SBX_OK ? SBX_OK : sandbox_error(sb, rc, err);
+}
+
 /* The state file appears under its name last: a snapshot with one is complete. */
 static int snapshot_out_seal(sbx_sandbox *sb, struct snapshot_out *o)
 {
@@ -302,6 +319,8 @@ static int snapshot_take(sbx_sandbox *sb, int fd, struct snapshot_out *o, int st
 	    (unsigned long long)json_integer_value(json_object_get(reply, "memory_bytes"));
 	rc = snapshot_clone_disks(sb, reply, o, info);
 	json_decref(reply);
+	if (rc == SBX_OK)
+		rc = snapshot_net_record(sb, o);
 	if (rc == SBX_OK)
 		rc = snapshot_out_seal(sb, o);
 	if (rc != SBX_OK)

@@ -4,9 +4,12 @@
  * jailed VMM cannot reach. Spawned by the library in the caller's network namespace, before the
  * VMM, with:
  *   fd 3  its end of a SOCK_SEQPACKET pair whose other end is the VMM's DNS socket;
- *   fd 4  the upstream's UDP socket.
+ *   fd 4  the upstream's UDP socket;
+ *   fd 5  a listening Unix stream socket (<dir>/guard.sock) on which the library sends each
+ *         policy (policy_text.h) and gets "ok" back once it is in force.
  * It leaves its spawner at once (the library reaps it, so no caller collects a zombie later),
- * keeps only CAP_NET_ADMIN, and exits when the VMM's end closes, however the VMM ended. */
+ * becomes the jail's unprivileged uid keeping CAP_NET_ADMIN alone, installs its seccomp
+ * allowlist, opens no file, and exits when the VMM's end closes, however the VMM ended. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <cap-ng.h>
@@ -19,26 +22,30 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "jail/seccomp.h"
 #include "net/dns_guard.h"
 #include "net/packet.h"
-#include "policy_file.h"
+#include "policy_text.h"
 
 #define VMM_FD 3
 #define UPSTREAM_FD 4
+#define CONTROL_FD 5
 /* Lines of its log at most: what a flood from the VMM makes it say must not fill the host's
  * disk. */
 #define GUARD_LOG_MAX 100
+/* A policy of 1024 rules and 1024 names of 253 bytes fits. */
+#define GUARD_POLICY_MAX (512u << 10)
+#define GUARD_CONTROL_TIMEOUT_S 2
 
 struct guard {
 	struct dns_guard *dns;
 	struct nft_ctx *nft;
-	const char *table, *policy_path;
-	struct stat policy_st; /* of the policy file last read */
+	const char *table;
 	struct sockaddr_in upstream;
+	char *policy_buf; /* GUARD_POLICY_MAX + 1 bytes */
 };
 
 static void guard_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -60,25 +67,34 @@ static void guard_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Rereads the policy when its file was replaced. One that cannot be read leaves the old one
- * (the library writes it whole, so a half-written file is never seen). */
-static void guard_policy_refresh(struct guard *g)
+/* One policy from the library: read whole (to its end of file), parsed, installed, answered.
+ * A bad one changes nothing and says why. */
+static void guard_from_control(struct guard *g)
 {
-	struct egress_policy *p;
-	struct stat st;
-	int rc;
+	struct timeval tv = { GUARD_CONTROL_TIMEOUT_S, 0 };
+	struct egress_policy *p = NULL;
+	size_t len = 0;
+	ssize_t n = 1;
+	char reply[128];
+	int fd = accept4(CONTROL_FD, NULL, NULL, SOCK_CLOEXEC), rc;
 
-	if (stat(g->policy_path, &st) < 0 ||
-	    (st.st_ino == g->policy_st.st_ino && st.st_mtim.tv_sec == g->policy_st.st_mtim.tv_sec &&
-	     st.st_mtim.tv_nsec == g->policy_st.st_mtim.tv_nsec && st.st_size == g->policy_st.st_size))
+	if (fd < 0)
 		return;
-	rc = policy_file_read(g->policy_path, &p);
-	if (rc < 0) {
-		guard_log("%s: %s", g->policy_path, strerror(-rc));
-		return;
-	}
-	dns_guard_set_policy(g->dns, p);
-	g->policy_st = st;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (len < GUARD_POLICY_MAX && (n = read(fd, g->policy_buf + len,
+						   GUARD_POLICY_MAX - len)) > 0)
+		len += (size_t)n;
+	g->policy_buf[len] = 0;
+	if (n != 0 || memchr(g->policy_buf, 0, len))
+		rc = -EINVAL;
+	else
+		rc = policy_text_parse(g->policy_buf, &p);
+	if (rc == 0)
+		dns_guard_set_policy(g->dns, p);
+	snprintf(reply, sizeof(reply), rc == 0 ? "ok\n" : "error: %s\n", strerror(-rc));
+	if (write(fd, reply, strlen(reply)) < 0)
+		guard_log("answering the library: %s", strerror(errno));
+	close(fd);
 }
 
 /* Admits the addresses in the second layer, each for its TTL (a later answer sets it anew), in
@@ -87,14 +103,13 @@ static void guard_admit(struct guard *g, const struct dns_a *a, size_t n)
 {
 	char *cmds = NULL, ip[16];
 	size_t len = 0;
-	FILE *out = open_memstream(&cmds, &len);
+	FILE *out;
 
-	if (!out || n == 0) {
-		if (out)
-			fclose(out);
-		free(cmds);
+	if (n == 0)
 		return;
-	}
+	out = open_memstream(&cmds, &len);
+	if (!out)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		pkt_ipv4_format(a[i].ip, ip);
 		fprintf(out,
@@ -110,8 +125,9 @@ static void guard_admit(struct guard *g, const struct dns_a *a, size_t n)
 
 static void guard_from_vmm(struct guard *g, uint64_t now_ms, int *done)
 {
-	uint8_t msg[4096];
+	uint8_t msg[4096], out[DNS_GUARD_QUERY_MAX];
 	ssize_t n = recv(VMM_FD, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
+	size_t out_len;
 
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		*done = 1;
@@ -119,9 +135,8 @@ static void guard_from_vmm(struct guard *g, uint64_t now_ms, int *done)
 	}
 	if (n < 0 || (size_t)n > sizeof(msg))
 		return;
-	guard_policy_refresh(g);
-	if (dns_guard_query(g->dns, msg, (size_t)n, now_ms) &&
-	    sendto(UPSTREAM_FD, msg, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&g->upstream,
+	if (dns_guard_query(g->dns, msg, (size_t)n, now_ms, out, sizeof(out), &out_len) &&
+	    sendto(UPSTREAM_FD, out, out_len, MSG_DONTWAIT, (struct sockaddr *)&g->upstream,
 		   sizeof(g->upstream)) < 0)
 		guard_log("upstream: %s", strerror(errno));
 }
@@ -148,13 +163,14 @@ static void guard_from_upstream(struct guard *g, uint64_t now_ms)
 		guard_log("to the VMM: %s", strerror(errno));
 }
 
-/* Keeps CAP_NET_ADMIN (nftables) and nothing else, for itself and anything it could run. */
-static int guard_drop_privileges(void)
+/* The jail's uid and gid, CAP_NET_ADMIN (nftables) and nothing else, no capability to gain by
+ * exec: what it can do if the VMM's input ever took it over is write this host's nf_tables. */
+static int guard_drop_privileges(uid_t uid, gid_t gid)
 {
-	capng_clear(CAPNG_SELECT_ALL);
-	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
-			 CAP_NET_ADMIN) < 0 ||
-	    capng_apply(CAPNG_SELECT_ALL) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) < 0 ||
+	    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
 	return 0;
 }
@@ -173,81 +189,106 @@ static int guard_seccomp(void)
 	return rc;
 }
 
-static int guard_parse_args(int argc, char **argv, struct guard *g, int *admit_private)
+static int guard_parse_args(int argc, char **argv, struct guard *g, int *admit_private,
+			    unsigned *uid, unsigned *gid)
 {
 	const char *upstream = NULL;
-	char ip[16];
+	char ip[16], end;
 	unsigned port;
+	int ids = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--admit-private") == 0)
 			*admit_private = 1;
 		else if (i + 1 < argc && strcmp(argv[i], "--table") == 0)
 			g->table = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--policy") == 0)
-			g->policy_path = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--upstream") == 0)
 			upstream = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--uid") == 0)
+			ids += sscanf(argv[++i], "%u%c", uid, &end) == 1;
+		else if (i + 1 < argc && strcmp(argv[i], "--gid") == 0)
+			ids += sscanf(argv[++i], "%u%c", gid, &end) == 1;
 		else
 			return -1;
 	}
-	if (!g->table || !g->policy_path || !upstream ||
+	if (!g->table || !upstream || ids != 2 || *uid == 0 ||
 	    strspn(g->table, "sbx_0123456789abcdef") != strlen(g->table) ||
-	    sscanf(upstream, "%15[0-9.]:%u", ip, &port) != 2 || port == 0 || port > 65535 ||
-	    inet_pton(AF_INET, ip, &g->upstream.sin_addr) != 1)
+	    sscanf(upstream, "%15[0-9.]:%u%c", ip, &port, &end) != 2 || port == 0 ||
+	    port > 65535 || inet_pton(AF_INET, ip, &g->upstream.sin_addr) != 1)
 		return -1;
 	g->upstream.sin_family = AF_INET;
 	g->upstream.sin_port = htons((uint16_t)port);
 	return 0;
 }
 
+static int guard_start(struct guard *g, int admit_private, unsigned uid, unsigned gid)
+{
+	prctl(PR_SET_NAME, "sbx-dns-guard");
+	g->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	g->policy_buf = malloc(GUARD_POLICY_MAX + 1);
+	if (!g->nft || !g->policy_buf || dns_guard_new(admit_private, &g->dns) < 0) {
+		guard_log("out of memory");
+		return -1;
+	}
+	nft_ctx_buffer_output(g->nft);
+	nft_ctx_buffer_error(g->nft);
+	/* It reads what a hostile guest's VMM sends: never with more than it needs. */
+	if (guard_drop_privileges(uid, gid) < 0) {
+		guard_log("cannot become uid %u keeping CAP_NET_ADMIN alone: not serving", uid);
+		return -1;
+	}
+	if (guard_seccomp() < 0) {
+		guard_log("cannot install its seccomp filter: not serving");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct guard g = { 0 };
+	struct dns_guard_stats st;
+	unsigned uid = 0, gid = 0;
 	int admit_private = 0, done = 0;
 	pid_t pid;
 
-	if (guard_parse_args(argc, argv, &g, &admit_private) < 0) {
-		fprintf(stderr, "usage: sandbox-dns-guard --table sbx_HEX --policy FILE --upstream "
-				"IP:PORT [--admit-private] (started by libsandbox)\n");
+	if (guard_parse_args(argc, argv, &g, &admit_private, &uid, &gid) < 0) {
+		fprintf(stderr, "usage: sandbox-dns-guard --table sbx_HEX --upstream IP:PORT "
+				"--uid N --gid N [--admit-private] (started by libsandbox)\n");
 		return 2;
 	}
 	pid = fork();
 	if (pid != 0)
 		_exit(pid < 0 ? 1 : 0);
 	setsid();
-	prctl(PR_SET_NAME, "sbx-dns-guard");
-	/* It reads what a hostile guest's VMM sends: never with more than it needs. */
-	if (guard_drop_privileges() < 0) {
-		guard_log("cannot drop its capabilities: not serving");
+	/* Until the library's first policy arrives: "none", no name goes out. */
+	if (guard_start(&g, admit_private, uid, gid) < 0)
 		return 1;
-	}
-	g.nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!g.nft || dns_guard_new(admit_private, &g.dns) < 0) {
-		guard_log("out of memory");
-		return 1;
-	}
-	nft_ctx_buffer_output(g.nft);
-	nft_ctx_buffer_error(g.nft);
-	if (guard_seccomp() < 0) {
-		guard_log("cannot install its seccomp filter: not serving");
-		return 1;
-	}
-	guard_policy_refresh(&g);
 	while (!done) {
-		struct pollfd p[2] = { { VMM_FD, POLLIN, 0 }, { UPSTREAM_FD, POLLIN, 0 } };
+		struct pollfd p[3] = { { VMM_FD, POLLIN, 0 },
+				       { UPSTREAM_FD, POLLIN, 0 },
+				       { CONTROL_FD, POLLIN, 0 } };
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		if (p[2].revents & POLLIN)
+			guard_from_control(&g);
 		if (p[0].revents)
 			guard_from_vmm(&g, egress_now_ms(), &done);
 		if (p[1].revents & POLLIN)
 			guard_from_upstream(&g, egress_now_ms());
 	}
+	dns_guard_get_stats(g.dns, &st);
+	guard_log("the VMM is gone; queries forwarded %llu, refused %llu, dropped %llu, answers "
+		  "%llu, addresses admitted %llu",
+		  (unsigned long long)st.forwarded, (unsigned long long)st.refused,
+		  (unsigned long long)st.dropped, (unsigned long long)st.answered,
+		  (unsigned long long)st.admitted);
 	nft_ctx_free(g.nft);
 	dns_guard_free(g.dns);
+	free(g.policy_buf);
 	return 0;
 }

@@ -57,8 +57,8 @@ static const struct {
 	{ SCMP_SYS(write), R_ALL },
 	{ SCMP_SYS(writev), R_ALL },
 	{ SCMP_SYS(sendto), R_ALL }, /* events on the control channel */
-	{ SCMP_SYS(fstat), R_VMM | R_GUARD },  /* the console log's size; the guard's policy */
-	{ SCMP_SYS(newfstatat), R_VMM | R_GUARD },
+	{ SCMP_SYS(fstat), R_VMM },  /* the console log's size */
+	{ SCMP_SYS(newfstatat), R_VMM },
 	{ SCMP_SYS(pause), R_VMM },  /* a second machine_stop waits for the first */
 	{ SCMP_SYS(read), R_DEVICE | R_CONTROL | R_MONITOR | R_GUARD },
 	{ SCMP_SYS(close), R_DEVICE | R_CONTROL | R_MONITOR | R_GUARD },
@@ -76,11 +76,10 @@ static const struct {
 	{ SCMP_SYS(epoll_wait), R_DEVICE },
 	{ SCMP_SYS(epoll_pwait), R_DEVICE },
 	{ SCMP_SYS(epoll_ctl), R_DEVICE },
-	{ SCMP_SYS(accept4), R_DEVICE | R_CONTROL }, /* R_CONTROL: control.sock clients */
+	{ SCMP_SYS(accept4), R_DEVICE | R_CONTROL | R_GUARD }, /* control.sock, guard.sock */
 	{ SCMP_SYS(setsockopt), R_CONTROL | R_GUARD }, /* send timeouts; netlink buffers */
 	{ SCMP_SYS(getsockopt), R_GUARD },
 	{ SCMP_SYS(getsockname), R_GUARD },
-	{ SCMP_SYS(fcntl), R_GUARD },    /* a netlink socket libnftables reopens */
 	{ SCMP_SYS(connect), R_DEVICE }, /* guest connections to <uds>_<port> */
 	{ SCMP_SYS(recvfrom), R_DEVICE | R_GUARD },
 	{ SCMP_SYS(recvmsg), R_DEVICE | R_CONTROL | R_GUARD }, /* R_CONTROL: a snapshot's fds */
@@ -106,8 +105,9 @@ static const unsigned long jail_snapshot_ioctls[] = {
 	KVM_GET_CLOCK,	  KVM_GET_IRQCHIP, KVM_GET_PIT2,	   FICLONE,
 };
 
-/* Path lookups fail instead of killing: nothing in the jail is worth opening, and a library
- * probing a file it can do without (glibc's CPU count, say) carries on. */
+/* Path lookups fail instead of killing: nothing in the jail is worth opening (the DNS guard
+ * opens no file either), and a library probing a file it can do without (glibc's CPU count,
+ * say) carries on. */
 static const int jail_denied[] = { SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(openat2) };
 
 const char *jail_role_name(enum jail_role role)
@@ -159,14 +159,22 @@ static int jail_seccomp_arg_rules(scmp_filter_ctx ctx, enum jail_role role,
 				      SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 		*n += 1;
 	}
-	/* The guard rereads its policy file (read-only), and talks to nf_tables only. */
+	/* The guard talks netlink to nf_tables only (libnftables reopens its socket after an
+	 * overrun, setting it non-blocking); fcntl never arms O_ASYNC, whose signals an
+	 * F_SETOWN could aim at any process. */
 	if (rc == 0 && role == JAIL_ROLE_DNS_GUARD) {
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-				      SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC,
-					      O_RDONLY));
-		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-					    SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
-					    SCMP_A2(SCMP_CMP_EQ, NETLINK_NETFILTER));
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+				      SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+				      SCMP_A2(SCMP_CMP_EQ, NETLINK_NETFILTER));
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+					    SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+					    SCMP_A1(SCMP_CMP_EQ, F_GETFD));
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+					    SCMP_A1(SCMP_CMP_EQ, F_SETFD));
+		rc = rc ?: seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2,
+					    SCMP_A1(SCMP_CMP_EQ, F_SETFL),
+					    SCMP_A2(SCMP_CMP_MASKED_EQ, O_ASYNC, 0));
 		*n += 2;
 	}
 	if (rc == 0 && role == JAIL_ROLE_MONITOR) {
@@ -229,8 +237,7 @@ int jail_seccomp_build(enum jail_role role, const struct jail_seccomp_args *a,
 		n++;
 	}
 	for (size_t i = 0; rc == 0 && i < sizeof(jail_denied) / sizeof(jail_denied[0]); i++)
-		if (role != JAIL_ROLE_DNS_GUARD || jail_denied[i] != SCMP_SYS(openat))
-			rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), jail_denied[i], 0);
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), jail_denied[i], 0);
 	if (rc == 0)
 		rc = jail_seccomp_arg_rules(ctx, role, a, &n);
 	/* We set no_new_privs ourselves, and report it. */

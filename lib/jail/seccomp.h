@@ -1,9 +1,8 @@
-/* A seccomp allowlist for each thread role of the VMM (and for the DNS guard beside it); any
- * other system call kills the whole
- * process (SCMP_ACT_KILL_PROCESS), which the monitor reports as a seccomp kill. Filters are
- * built with libseccomp before the jail closes and installed by each thread for itself once
- * its setup is done: a vCPU thread before its first KVM_RUN, the device thread before its first
- * event, the control thread once the machine runs. */
+/* A seccomp allowlist for each thread role of the VMM, and for the DNS guard beside it; any
+ * other system call kills the whole process (SCMP_ACT_KILL_PROCESS), which the monitor reports
+ * as a seccomp kill. Filters are built with libseccomp before the jail closes and installed by
+ * each thread for itself once its setup is done: a vCPU thread before its first KVM_RUN, the
+ * device thread before its first event, the control thread once the machine runs. */
 #pragma once
 #include <linux/filter.h>
 #include <signal.h>

@@ -39,11 +39,13 @@ void dns_guard_set_policy(struct dns_guard *g, struct egress_policy *p)
 	egress_set_policy(g->policy, p);
 }
 
-int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms)
+int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms,
+		    uint8_t *out, size_t cap, size_t *out_len)
 {
 	struct dns_pending *p;
 	struct dns_query q;
 
+	*out_len = 0;
 	dns_pending_expire(&g->pending, now_ms);
 	if (dns_parse_query(msg, len, &q) != 0) {
 		g->stats.dropped++;
@@ -53,12 +55,12 @@ int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_
 		g->stats.refused++;
 		return 0;
 	}
-	/* A repeated id replaces its query: one answer can match only one question. */
-	p = dns_pending_find(&g->pending, q.id);
-	if (p)
-		p->used = 0;
 	p = dns_pending_slot(&g->pending, now_ms);
-	p->id = q.id;
+	*out_len = dns_build_query(&q, p->id, out, cap);
+	if (!*out_len) {
+		g->stats.dropped++;
+		return 0;
+	}
 	p->q = q;
 	p->used = 1;
 	g->stats.forwarded++;
@@ -71,17 +73,22 @@ static uint32_t dns_guard_clamp_ttl(uint32_t ttl)
 										  : ttl;
 }
 
-int dns_guard_reply(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms,
+int dns_guard_reply(struct dns_guard *g, uint8_t *msg, size_t len, uint64_t now_ms,
 		    struct dns_a admit[DNS_MAX_A], size_t *n_admit)
 {
 	struct dns_pending *p;
+	struct dns_query asked;
 	struct dns_reply reply;
 
 	*n_admit = 0;
 	dns_pending_expire(&g->pending, now_ms);
 	p = len >= DNS_HDR_LEN ? dns_pending_find(&g->pending, (uint16_t)(msg[0] << 8 | msg[1]))
 			       : NULL;
-	if (!p || dns_parse_reply(msg, len, &p->q, &reply) < 0) {
+	if (p) {
+		asked = p->q;
+		asked.id = p->id;
+	}
+	if (!p || dns_parse_reply(msg, len, &asked, &reply) < 0) {
 		g->stats.dropped++;
 		return 0;
 	}
@@ -92,6 +99,7 @@ int dns_guard_reply(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_
 		admit[*n_admit].ttl = dns_guard_clamp_ttl(reply.a[i].ttl);
 		(*n_admit)++;
 	}
+	dns_set_id(msg, len, p->q.id);
 	p->used = 0;
 	g->stats.answered++;
 	g->stats.admitted += *n_admit;

@@ -14,6 +14,9 @@
 #include "dns_pending.h"
 #include "egress.h"
 
+/* The largest query dns_guard_query builds: header, a name, type and class, an OPT record. */
+#define DNS_GUARD_QUERY_MAX (DNS_HDR_LEN + DNS_NAME_WIRE_MAX + 4 + 11)
+
 struct dns_guard_stats {
 	uint64_t forwarded; /* queries let through */
 	uint64_t refused;   /* queries for names the policy does not allow */
@@ -30,12 +33,17 @@ void dns_guard_free(struct dns_guard *g);
 /* Replaces the policy (g owns p). */
 void dns_guard_set_policy(struct dns_guard *g, struct egress_policy *p);
 
-/* A query the VMM wants sent upstream, as it is: 1 to send it, 0 to drop it (not a standard
- * query with one question, or a name the policy does not allow). */
-int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms);
-/* A datagram from upstream: 1 when it answers a pending query (pass it to the VMM; admit gets
- * the addresses it admits, their TTLs clamped as the VMM clamps them, *n_admit how many), 0 to
- * drop it (the query, if any, stays pending for the real answer). */
-int dns_guard_reply(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms,
+/* A query the VMM wants sent upstream: 1 when out (cap: at least DNS_GUARD_QUERY_MAX) holds
+ * the query to send, rebuilt from the parsed question under an id of the guard's own
+ * (dns_build_query: nothing else the VMM wrote goes out, and the VMM cannot choose the id an
+ * off-path forger would have to guess); 0 to drop it (not a standard query with one question,
+ * or a name the policy does not allow). */
+int dns_guard_query(struct dns_guard *g, const uint8_t *msg, size_t len, uint64_t now_ms,
+		    uint8_t *out, size_t cap, size_t *out_len);
+/* A datagram from upstream: 1 when it answers a pending query (msg, its id set back to the
+ * VMM's, is to be passed on; admit gets the addresses it admits, their TTLs clamped as the VMM
+ * clamps them, *n_admit how many), 0 to drop it (the query, if any, stays pending for the real
+ * answer). */
+int dns_guard_reply(struct dns_guard *g, uint8_t *msg, size_t len, uint64_t now_ms,
 		    struct dns_a admit[DNS_MAX_A], size_t *n_admit);
 void dns_guard_get_stats(const struct dns_guard *g, struct dns_guard_stats *out);

@@ -21,12 +21,13 @@ struct dns_pending {
 struct dns_pending_table {
 	struct dns_pending slot[DNS_PENDING_MAX];
 	uint64_t expired; /* queries forgotten unanswered, or displaced */
+	uint64_t rng;     /* fallback when getrandom cannot deliver */
 };
 
 /* Forgets queries past their deadline. */
 void dns_pending_expire(struct dns_pending_table *t, uint64_t now_ms);
 /* The pending query sent under id, or NULL. */
 struct dns_pending *dns_pending_find(struct dns_pending_table *t, uint16_t id);
-/* A slot for a query going out now (the caller fills id and q, then sets used): a free one, or
- * the oldest, whose query is given up. */
+/* A slot for a query going out now, under a fresh id no pending query has (the caller fills q,
+ * then sets used): a free one, or the oldest, whose query is given up. */
 struct dns_pending *dns_pending_slot(struct dns_pending_table *t, uint64_t now_ms);

@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #define DNS_PORT 53
 
@@ -20,19 +18,15 @@ struct resolver {
 	struct dns_pending_table pending;
 	struct resolver_route route[DNS_PENDING_MAX];
 	struct resolver_stats stats;
-	uint64_t rng; /* fallback when getrandom cannot deliver */
 };
 
 int resolver_new(struct egress *e, struct resolver **out)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
-	struct timespec ts;
 
 	if (!r)
 		return -ENOMEM;
 	r->e = e;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	r->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uintptr_t)r;
 	*out = r;
 	return 0;
 }
@@ -46,20 +40,6 @@ void resolver_get_stats(const struct resolver *r, struct resolver_stats *out)
 {
 	*out = r->stats;
 	out->expired = r->pending.expired;
-}
-
-/* Ids for upstream must be unpredictable: a guessable one lets an off-path sender forge
- * answers that admit addresses. */
-static uint16_t resolver_random_id(struct resolver *r)
-{
-	uint16_t id;
-
-	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) == sizeof(id))
-		return id;
-	r->rng ^= r->rng << 13;
-	r->rng ^= r->rng >> 7;
-	r->rng ^= r->rng << 17;
-	return (uint16_t)(r->rng >> 16);
 }
 
 void resolver_expire(struct resolver *r, uint64_t now_ms)
@@ -122,9 +102,6 @@ enum resolver_action resolver_guest_frame(struct resolver *r, const uint8_t *fra
 	}
 
 	p = dns_pending_slot(&r->pending, now_ms);
-	do
-		p->id = resolver_random_id(r);
-	while (dns_pending_find(&r->pending, p->id));
 	*out_len = dns_build_query(&q, p->id, out, cap);
 	if (!*out_len) {
 		r->stats.dropped++;

@@ -55,8 +55,8 @@ struct machine {
 	unsigned nvirtio;
 	struct vsock *vsock; /* NULL without one */
 	/* The network, all NULL (dns_fd -1) without one: virtio-net, its egress policy, the DNS
-	 * server and its relay to the upstream server through the DNS guard (device thread). policy is the JSON form of
-	 * the policy in force, touched by the main thread only. */
+	 * server and its relay to the upstream server through the DNS guard (device thread).
+	 * policy is the JSON form of the policy in force, touched by the main thread only. */
 	struct virtio_net *net;
 	struct egress *egress;
 	struct resolver *resolver;

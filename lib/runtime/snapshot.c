@@ -171,11 +171,10 @@ static json_t *manifest_build(struct machine *m, json_t *disks)
 		json_object_set_new(j, "initramfs", json_string(c->initramfs));
 	if (c->cmdline)
 		json_object_set_new(j, "cmdline", json_string(c->cmdline));
-	/* The policy in force now (it may have changed since the start). */
-	if (m->egress)
-		json_object_set_new(j, "net",
-				    json_pack("{s:O, s:s?, s:b}", "policy", m->policy, "dns",
-					      c->net.dns, "admit_private", c->net.admit_private));
+	if (m->egress && json_object_set_new(j, "net", json_true()) < 0) {
+		json_decref(j);
+		return NULL;
+	}
 	return j;
 }
 
@@ -276,7 +275,7 @@ static int load_check_config(const struct snap_manifest *man, const struct vmm_c
 {
 	if (man->vcpus != c->vcpus || man->memory_mib != c->memory_mib ||
 	    man->ndisks != c->ndisks || (man->vsock_cid != 0) != (c->vsock_uds != NULL) ||
-	    (man->net_policy != NULL) != (c->net.tap_fd >= 0) ||
+	    man->net != (c->net.tap_fd >= 0) ||
 	    (c->vsock_uds && man->vsock_cid != c->vsock_cid))
 		return load_bad(err, errlen, c->restore_dir,
 				"the machine it describes is not the one configured");

@@ -45,10 +45,10 @@ static int vmm_config_parse_net(json_t *net, struct vmm_config *c, char *err, si
 	n->tap_fd = n->dns_fd = -1;
 	if (!net || json_is_null(net))
 		return 0;
-	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?i, s?s, s?b, s:o}", "tap_fd",
+	if (json_unpack_ex(net, &jerr, 0, "{s:i, s:s, s:s, s:s, s?i, s?b, s:o}", "tap_fd",
 			   &n->tap_fd, "mac", &mac, "guest_ip", &guest, "gateway_ip", &gateway,
-			   "dns_fd", &n->dns_fd, "dns", &n->dns, "admit_private", &n->admit_private,
-			   "policy", &n->policy) < 0) {
+			   "dns_fd", &n->dns_fd, "admit_private", &n->admit_private, "policy",
+			   &n->policy) < 0) {
 		snprintf(err, errlen, "config: net: %s", jerr.text);
 		return -EINVAL;
 	}

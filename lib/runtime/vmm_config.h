@@ -33,7 +33,6 @@ struct vmm_net {
 	/* The DNS guard's relay (SOCK_SEQPACKET, one DNS message a packet), which takes queries
 	 * upstream and brings the answers; -1: no upstream (allowed names fail). */
 	int dns_fd;
-	const char *dns;                /* the upstream ("IP:PORT"), for a snapshot's record */
 	int admit_private;              /* DNS answers in private ranges are admitted too */
 	json_t *policy;                 /* {"mode": "none"|"all"|"allow", "allow": [ENTRY...]} */
 };

@@ -92,12 +92,10 @@ int snap_manifest_parse(const void *data, size_t len, struct snap_manifest *m, c
 		}
 		m->vsock_cid = (uint64_t)cid;
 	}
-	if (net && !json_is_null(net) &&
-	    (json_unpack_ex(net, &jerr, 0, "{s:o, s?s, s:b}", "policy", &m->net_policy, "dns",
-			    &m->net_dns, "admit_private", &m->net_admit_private) < 0 ||
-	     !json_is_object(m->net_policy) ||
-	     m->ndisks + (m->vsock_cid != 0) + 1 > SNAP_MAX_DISKS)) {
-		rc = manifest_bad(err, errlen, "net: no policy, or too many devices");
+	m->net = json_is_true(net);
+	if ((net && !json_is_boolean(net)) ||
+	    m->ndisks + (m->vsock_cid != 0) + (unsigned)m->net > SNAP_MAX_DISKS) {
+		rc = manifest_bad(err, errlen, "net is not a boolean, or too many devices");
 		goto fail;
 	}
 	return 0;

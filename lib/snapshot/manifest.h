@@ -33,12 +33,9 @@ struct snap_manifest {
 	int agent;		  /* the guest runs the agent: it is ready once the agent answers */
 	int64_t host_realtime_ns; /* when the snapshot was taken */
 	const char *kernel, *initramfs, *cmdline; /* what the guest booted, for the record */
-	/* The network (a virtio-net device), NULL without one: the egress policy in force
-	 * ({"mode", "allow"}, checked when a restore installs it), the upstream DNS server
-	 * ("IP:PORT", NULL: none) and admit_private. A restored copy gets an address of its own. */
-	json_t *net_policy;
-	const char *net_dns;
-	int net_admit_private;
+	/* The machine has a virtio-net device. What its network is (policy, upstream) is the
+	 * library's record beside the manifest (lib/api/net_record.h), never the VMM's word. */
+	int net;
 };
 
 /* Parses and checks the JSON text of a manifest section. 0 or -EBADMSG with err set. */

@@ -117,8 +117,9 @@ static void test_lease_and_teardown(void)
 	}
 	out = e2e_sh_out("ip -br addr show dev sbx-0a4d0008; ip route; nft list table ip sbx_0a4d0008; "
 		     "cat %s/net-leases/10.77.0.8; cat %s; ps -o args= -C sbx-dns-guard; "
-		     "echo policy file: $(cat %s/%s/policy); "
-		     "grep -E 'CapEff|CapBnd|NoNewPrivs' /proc/$(pgrep -x sbx-dns-guard)/status",
+		     "echo record: $(cat %s/%s/network.json); "
+		     "grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):' "
+		     "/proc/$(pgrep -x sbx-dns-guard)/status",
 		     state, vmm_log, state, sbx_sandbox_id(a));
 	CHECK(contains(out, "10.77.0.13/30"));
 	CHECK(contains(out, "10.77.0.8/30 via 10.77.0.14 dev sbx-0a4d0008"));
@@ -130,15 +131,18 @@ static void test_lease_and_teardown(void)
 	CHECK(contains(out, "fd4 /dev/net/tun"));
 	CHECK(contains(out, "sbx.net=10.77.0.10/30,10.77.0.9,10.77.0.9,"));
 	CHECK(contains(out, "\"tap_fd\":4"));
-	/* DNS goes through the guard, which got the upstream and the table, and the policy. */
+	/* DNS goes through the guard, which got the upstream, the table and the jail's ids; the
+	 * library's record of the network has the policy and the upstream. */
 	CHECK(contains(out, "\"dns_fd\":5"));
-	CHECK(contains(out, "--table sbx_0a4d0008 --policy "));
-	CHECK(contains(out, "--upstream 192.0.2.53:5353"));
-	CHECK(contains(out, "policy file: none\n"));
-	/* The guard keeps CAP_NET_ADMIN (bit 12) alone, and gains nothing by exec. */
+	CHECK(contains(out, "--table sbx_0a4d0008 --upstream 192.0.2.53:5353 --uid "));
+	CHECK(contains(out, "record: {\"policy\":{\"mode\":\"none\""));
+	CHECK(contains(out, "\"dns\":\"192.0.2.53:5353\""));
+	/* The guard: not root, CAP_NET_ADMIN (bit 12) alone, nothing to gain by exec, seccomp. */
 	CHECK(contains(out, "CapEff:\t0000000000001000"));
-	CHECK(contains(out, "CapBnd:\t0000000000001000"));
+	CHECK(contains(out, "CapBnd:\t0000000000000000"));
 	CHECK(contains(out, "NoNewPrivs:\t1"));
+	CHECK(contains(out, "Seccomp:\t2"));
+	CHECK(!contains(out, "Uid:\t0\t"));
 	CHECK(contains(out, "set admitted"));
 	CHECK(contains(out, "\"policy\":{\"mode\":\"none\""));
 	/* Inside the sandbox's namespace, as the stand-in VMM found it through its tap. */

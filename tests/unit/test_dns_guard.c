@@ -1,7 +1,8 @@
 /* The DNS guard's logic (what the trusted relay outside the VMM lets upstream and admits): only
- * allowed names go out; only an answer with a pending query's id and question admits, and only
- * public addresses (unless admit_private), TTLs clamped; forged, late, repeated and malformed
- * datagrams admit nothing; a policy change stops names at once; random input (ASan/UBSan). */
+ * allowed names go out, rebuilt under the guard's own ids; only an answer with a pending query's
+ * id and question admits, and only public addresses (unless admit_private), TTLs clamped, the
+ * VMM's id put back; forged, late, repeated and malformed datagrams admit nothing; a policy
+ * change stops names at once; random input (ASan/UBSan). */
 #define _GNU_SOURCE
 #include <string.h>
 
@@ -25,6 +26,22 @@ static struct dns_guard *guard(int admit_private, const char *const *entries)
 	return g;
 }
 
+/* The VMM's query for name under id, as the guard sends it upstream (in up, *up_len); 1 if it
+ * went out. */
+struct upstream {
+	uint8_t msg[DNS_GUARD_QUERY_MAX];
+	size_t len;
+};
+
+static int ask(struct dns_guard *g, uint16_t id, const char *name, uint64_t now,
+	       struct upstream *up)
+{
+	uint8_t q[600];
+	size_t qlen = nf_dns_query(q, id, name, 1, 0);
+
+	return dns_guard_query(g, q, qlen, now, up->msg, sizeof(up->msg), &up->len);
+}
+
 static const char *const allow[] = { "example.com", "*.pythonhosted.org", "192.0.2.0/24",
 				     NULL };
 
@@ -32,18 +49,21 @@ static void test_names(void)
 {
 	struct dns_guard *g = guard(0, allow);
 	struct dns_guard_stats st;
-	uint8_t q[600];
+	struct upstream up, up2;
 
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 1, "example.com", 1, 0), 0), 1);
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 2, "EXAMPLE.com", 1, 1232), 0), 1);
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 3, "files.pythonhosted.org", 1, 0), 0), 1);
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 4, "pythonhosted.org", 1, 0), 0), 0);
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 5, "evil.com", 1, 0), 0), 0);
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 6, "www.example.com", 1, 0), 0), 0);
+	CHECK_EQ(ask(g, 1, "example.com", 0, &up), 1);
+	/* Not the VMM's id: the guard's own, and a fresh one each time. */
+	CHECK_EQ(ask(g, 1, "example.com", 0, &up2), 1);
+	CHECK(nf_get16(up.msg) != nf_get16(up2.msg) || nf_get16(up.msg) != 1);
+	CHECK_EQ(ask(g, 2, "EXAMPLE.com", 0, &up), 1);
+	CHECK_EQ(ask(g, 3, "files.pythonhosted.org", 0, &up), 1);
+	CHECK_EQ(ask(g, 4, "pythonhosted.org", 0, &up), 0);
+	CHECK_EQ(ask(g, 5, "evil.com", 0, &up), 0);
+	CHECK_EQ(ask(g, 6, "www.example.com", 0, &up), 0);
 	/* An address entry is no name. */
-	CHECK_EQ(dns_guard_query(g, q, nf_dns_query(q, 7, "192.0.2.1", 1, 0), 0), 0);
+	CHECK_EQ(ask(g, 7, "192.0.2.1", 0, &up), 0);
 	dns_guard_get_stats(g, &st);
-	CHECK_EQ(st.forwarded, 3);
+	CHECK_EQ(st.forwarded, 4);
 	CHECK_EQ(st.refused, 4);
 	dns_guard_free(g);
 }
@@ -53,64 +73,71 @@ static void test_answers(int admit_private)
 	struct dns_guard *g = guard(admit_private, allow);
 	uint32_t ips[3] = { PUBLIC_A, PRIVATE, PUBLIC_B };
 	struct dns_a a[DNS_MAX_A];
-	uint8_t q[600], ans[1200];
-	size_t qlen = nf_dns_query(q, 0x4242, "example.com", 1, 0), alen, n = 99;
+	struct upstream up;
+	uint8_t ans[1200];
+	size_t alen, n = 99;
 
-	CHECK_EQ(dns_guard_query(g, q, qlen, 1000), 1);
-	alen = nf_dns_answer(ans, q, qlen, 0, ips, 3, 5);
+	CHECK_EQ(ask(g, 0x4242, "example.com", 1000, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ips, 3, 5);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 1100, a, &n), 1);
+	CHECK_EQ(nf_get16(ans), 0x4242); /* the VMM's id, back */
 	CHECK_EQ(n, admit_private ? 3 : 2);
 	CHECK_EQ(a[0].ip, PUBLIC_A);
 	CHECK_EQ(a[0].ttl, EGRESS_TTL_MIN_S); /* 5 s is clamped up */
 	CHECK_EQ(a[n - 1].ip, PUBLIC_B);
 	/* Answered: the same datagram again admits nothing. */
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ips, 3, 5);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 1200, a, &n), 0);
 	CHECK_EQ(n, 0);
 	/* A long TTL is clamped down. */
-	CHECK_EQ(dns_guard_query(g, q, qlen, 2000), 1);
-	alen = nf_dns_answer(ans, q, qlen, 0, ips, 1, 1u << 30);
+	CHECK_EQ(ask(g, 0x4242, "example.com", 2000, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ips, 1, 1u << 30);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 2100, a, &n), 1);
 	CHECK_EQ(n, 1);
 	CHECK_EQ(a[0].ttl, EGRESS_TTL_MAX_S);
 	dns_guard_free(g);
 }
 
-/* Only the answer to the question asked, under its id, in time. */
+/* Only the answer to the question asked, under the guard's id, in time. */
 static void test_forged(void)
 {
 	struct dns_guard *g = guard(0, allow);
 	uint32_t ip = PUBLIC_A;
 	struct dns_a a[DNS_MAX_A];
-	uint8_t q[600], other[600], ans[1200];
-	size_t qlen = nf_dns_query(q, 0x1111, "example.com", 1, 0), olen, alen, n;
+	struct upstream up, other;
+	uint8_t q[600], ans[1200];
+	size_t qlen, alen, n;
 
-	CHECK_EQ(dns_guard_query(g, q, qlen, 0), 1);
-	/* Another id. */
-	olen = nf_dns_query(other, 0x2222, "example.com", 1, 0);
-	alen = nf_dns_answer(ans, other, olen, 0, &ip, 1, 60);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 10, a, &n), 0);
-	/* The id, another question (a name the guest was not allowed). */
-	olen = nf_dns_query(other, 0x1111, "evil.com", 1, 0);
-	alen = nf_dns_answer(ans, other, olen, 0, &ip, 1, 60);
+	CHECK_EQ(ask(g, 0x1111, "example.com", 0, &up), 1);
+	/* The VMM's id instead of the guard's. */
+	qlen = nf_dns_query(q, 0x1111, "example.com", 1, 0);
+	alen = nf_dns_answer(ans, q, qlen, 0, &ip, 1, 60);
+	if (nf_get16(up.msg) != 0x1111)
+		CHECK_EQ(dns_guard_reply(g, ans, alen, 10, a, &n), 0);
+	/* The guard's id, another question (a name the guest was not allowed). */
+	qlen = nf_dns_query(q, nf_get16(up.msg), "evil.com", 1, 0);
+	alen = nf_dns_answer(ans, q, qlen, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 20, a, &n), 0);
 	CHECK_EQ(n, 0);
 	/* The query still waits for its real answer. */
-	alen = nf_dns_answer(ans, q, qlen, 0, &ip, 1, 60);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 30, a, &n), 1);
 	CHECK_EQ(n, 1);
 	/* Too late. */
-	CHECK_EQ(dns_guard_query(g, q, qlen, 100), 1);
+	CHECK_EQ(ask(g, 0x1111, "example.com", 100, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 100 + DNS_PENDING_TIMEOUT_MS, a, &n), 0);
-	/* A repeated id replaces its question: the old question's answer admits nothing. */
-	CHECK_EQ(dns_guard_query(g, q, qlen, 200), 1);
-	olen = nf_dns_query(other, 0x1111, "files.pythonhosted.org", 1, 0);
-	CHECK_EQ(dns_guard_query(g, other, olen, 210), 1);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 220, a, &n), 0);
-	alen = nf_dns_answer(ans, other, olen, 0, &ip, 1, 60);
+	/* Two queries with one VMM id: each answer matches its own question. */
+	CHECK_EQ(ask(g, 0x2222, "example.com", 200, &up), 1);
+	CHECK_EQ(ask(g, 0x2222, "files.pythonhosted.org", 210, &other), 1);
+	alen = nf_dns_answer(ans, other.msg, other.len, 0, &ip, 1, 60);
+	CHECK_EQ(dns_guard_reply(g, ans, alen, 220, a, &n), 1);
+	CHECK_EQ(nf_get16(ans), 0x2222);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 230, a, &n), 1);
 	/* An error answer admits nothing but is passed on. */
-	CHECK_EQ(dns_guard_query(g, q, qlen, 300), 1);
-	alen = nf_dns_answer(ans, q, qlen, 3, &ip, 1, 60);
+	CHECK_EQ(ask(g, 0x3333, "example.com", 300, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 3, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 310, a, &n), 1);
 	CHECK_EQ(n, 0);
 	dns_guard_free(g);
@@ -123,17 +150,19 @@ static void test_policy_change(void)
 	struct dns_guard *g = guard(0, allow);
 	uint32_t ip = PUBLIC_A;
 	struct dns_a a[DNS_MAX_A];
-	uint8_t q[600], ans[1200];
-	size_t qlen = nf_dns_query(q, 7, "example.com", 1, 0), alen, n;
+	struct upstream up;
+	uint8_t ans[1200];
+	size_t alen, n;
 
-	CHECK_EQ(dns_guard_query(g, q, qlen, 0), 1);
+	CHECK_EQ(ask(g, 7, "example.com", 0, &up), 1);
 	dns_guard_set_policy(g, egress_policy_new(EGRESS_MODE_NONE));
-	alen = nf_dns_answer(ans, q, qlen, 0, &ip, 1, 60);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 10, a, &n), 1);
 	CHECK_EQ(n, 0);
-	CHECK_EQ(dns_guard_query(g, q, qlen, 20), 0);
+	CHECK_EQ(ask(g, 7, "example.com", 20, &up), 0);
 	dns_guard_set_policy(g, egress_policy_new(EGRESS_MODE_ALL));
-	CHECK_EQ(dns_guard_query(g, q, qlen, 30), 1);
+	CHECK_EQ(ask(g, 7, "example.com", 30, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 40, a, &n), 1);
 	CHECK_EQ(n, 0);
 	dns_guard_free(g);
@@ -153,18 +182,22 @@ static void test_malformed(void)
 	struct dns_guard *g = guard(0, allow);
 	uint32_t ip = PUBLIC_A;
 	struct dns_a a[DNS_MAX_A];
-	uint8_t q[600], ans[1200], junk[600];
+	struct upstream up, junk_up;
+	uint8_t q[600], ans[1200], cut[1200], junk[600];
 	size_t qlen = nf_dns_query(q, 9, "example.com", 1, 1232), alen, n;
 	int admitted = 0, forwarded = 0;
 
-	for (size_t cut = 0; cut < qlen; cut++)
-		forwarded += dns_guard_query(g, q, cut, 0);
+	for (size_t i = 0; i < qlen; i++)
+		forwarded += dns_guard_query(g, q, i, 0, up.msg, sizeof(up.msg), &up.len);
 	CHECK_EQ(forwarded, 0);
-	CHECK_EQ(dns_guard_query(g, q, qlen, 0), 1);
-	alen = nf_dns_answer(ans, q, qlen, 0, &ip, 1, 60);
-	CHECK_EQ(dns_guard_query(g, ans, alen, 0), 0); /* a response is no query */
-	for (size_t cut = 0; cut < alen; cut++) {
-		admitted += dns_guard_reply(g, ans, cut, 0, a, &n) && n;
+	CHECK_EQ(dns_guard_query(g, q, qlen, 0, up.msg, sizeof(up.msg), &up.len), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
+	/* A response is no query. */
+	CHECK_EQ(dns_guard_query(g, ans, alen, 0, junk_up.msg, sizeof(junk_up.msg), &junk_up.len),
+		 0);
+	for (size_t i = 0; i < alen; i++) {
+		memcpy(cut, ans, i);
+		admitted += dns_guard_reply(g, cut, i, 0, a, &n) && n;
 	}
 	CHECK_EQ(admitted, 0);
 	for (int i = 0; i < 20000; i++) {
@@ -172,10 +205,11 @@ static void test_malformed(void)
 
 		for (size_t j = 0; j < len; j++)
 			junk[j] = rnd8();
-		if (i & 1) {
-			junk[0] = 0, junk[1] = 9; /* the pending id: the parser must do the rest */
-		}
-		forwarded += dns_guard_query(g, junk, len, 0);
+		/* Half with the pending id: the parser must do the rest. */
+		if ((i & 1) && len >= 2)
+			memcpy(junk, up.msg, 2);
+		forwarded += dns_guard_query(g, junk, len, 0, junk_up.msg, sizeof(junk_up.msg),
+					     &junk_up.len);
 		admitted += dns_guard_reply(g, junk, len, 0, a, &n) && n;
 	}
 	CHECK_EQ(admitted, 0);

@@ -161,16 +161,20 @@ static void do_route_socket(void)
 	syscall(SYS_socket, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
 }
 
-static void do_open_read(void)
+static void do_fcntl_nonblock(void)
 {
-	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || syscall(SYS_close, fd) < 0)
+	if (syscall(SYS_fcntl, 2, F_SETFL, O_NONBLOCK) < 0)
 		child_exit(9);
 }
 
-static void do_open_write(void)
+static void do_fcntl_async(void)
 {
-	syscall(SYS_openat, AT_FDCWD, "/dev/null", O_WRONLY);
+	syscall(SYS_fcntl, 2, F_SETFL, O_ASYNC);
+}
+
+static void do_fcntl_setown(void)
+{
+	syscall(SYS_fcntl, 2, F_SETOWN, 1);
 }
 
 static void do_inet_socket(void)
@@ -207,8 +211,7 @@ static void test_seccomp(void)
 		CHECK(f.prog.len > 10 && f.nrules > 10);
 		jail_seccomp_free(&f);
 		CHECK_EQ(exited_ok(run_filtered(role, 0, do_basics)), 1);
-		if (role != JAIL_ROLE_DNS_GUARD)
-			CHECK_EQ(exited_ok(run_filtered(role, 0, do_open_denied)), 1);
+		CHECK_EQ(exited_ok(run_filtered(role, 0, do_open_denied)), 1);
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_ptrace)));
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_exec_mmap)));
 		CHECK(killed_by_seccomp(run_filtered(role, 0, do_execve)));
@@ -230,12 +233,13 @@ static void test_seccomp(void)
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_DEVICE, 0, do_unix_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_CONTROL, 0, do_unix_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_VCPU, 0, do_unix_socket)));
-	/* The DNS guard: nf_tables and its policy file, nothing else. */
+	/* The DNS guard: nf_tables, no other socket, no O_ASYNC. */
 	CHECK(exited_ok(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_netfilter_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_route_socket)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_unix_socket)));
-	CHECK(exited_ok(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_open_read)));
-	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_open_write)));
+	CHECK(exited_ok(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_fcntl_nonblock)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_fcntl_async)));
+	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DNS_GUARD, 0, do_fcntl_setown)));
 	CHECK(killed_by_seccomp(run_filtered(JAIL_ROLE_DEVICE, 0, do_netfilter_socket)));
 
 	sleeper = fork();
