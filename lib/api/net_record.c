@@ -11,7 +11,7 @@ int net_record_write(const char *dir, const sbx_net_policy *policy, const char *
 {
 	char path[PATH_MAX + 32], tmp[PATH_MAX + 48];
 	json_t *pj = net_policy_json(policy);
-	json_t *j = pj ? json_pack("{s:o, s:s?, s:b}", "policy", pj, "dns",
+	json_t *j = pj ? json_pack("{s:o, s:s*, s:b}", "policy", pj, "dns",
 				   dns && *dns ? dns : NULL, "admit_private", admit_private)
 		       : NULL;
 	int rc = SBX_OK;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -236,6 +237,41 @@ static void test_stale_lease(void)
 	sbx_config_free(cfg);
 }
 
+/* A host without a DNS server (resolv.conf empty, in a mount namespace of our own): the sandbox
+ * gets its network without an upstream, so without a DNS guard, and says so in its record. */
+static void test_no_upstream(void)
+{
+	sbx_config *cfg = config("10.77.0.0/28");
+	sbx_sandbox *a = NULL;
+	char *out;
+	int rc;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("/dev/null", "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0) {
+		fprintf(stderr, "no mount namespace with an empty resolv.conf: %s\n",
+			strerror(errno));
+		CHECK(0);
+		sbx_config_free(cfg);
+		return;
+	}
+	CHECK_EQ(sbx_config_set_net_dns(cfg, NULL), SBX_OK);
+	rc = sbx_sandbox_create(cfg, &a);
+	CHECK_EQ(rc, SBX_OK);
+	if (rc != SBX_OK) {
+		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
+		sbx_config_free(cfg);
+		return;
+	}
+	out = e2e_sh_out("cat %s/%s/network.json; ls %s/%s", state, sbx_sandbox_id(a), state,
+			 sbx_sandbox_id(a));
+	CHECK(contains(out, "{\"policy\":{\"mode\":\"none\""));
+	CHECK(!strstr(out, "\"dns\""));
+	CHECK(!strstr(out, "guard.sock"));
+	free(out);
+	sbx_sandbox_destroy(a);
+	sbx_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -267,6 +303,7 @@ int main(int argc, char **argv)
 	test_lease_and_teardown();
 	test_too_large();
 	test_stale_lease();
+	test_no_upstream();
 	rmdir(state);
 	unlink(vmm_log);
 	{
