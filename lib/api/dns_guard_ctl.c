@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dnsguard/policy_text.h"
 #include "internal.h"
 
 #define GUARD_VMM_FD 3
@@ -57,7 +59,10 @@ static int dns_guard_listen(const char *dir, char *err)
 	if (dns_guard_addr(dir, &a) < 0)
 		return sbx_fail(err, SBX_EINVAL, "%s: path too long for a Unix socket", dir);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0) {
+	/* 0600: the VMM, which sees the sandbox's directory, must not reach it (nor any process
+	 * but ours: the guard checks the peer's uid again). */
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || chmod(a.sun_path, 0600) < 0 ||
+	    listen(fd, 4) < 0) {
 		int rc = sbx_fail(err, SBX_EIO, "%s: %s", a.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -150,6 +155,7 @@ static char *dns_guard_policy_text(const sbx_net_policy *p, size_t *len)
 	bad = fprintf(f, "%s\n", net_mode_name(p->mode)) < 0;
 	for (size_t i = 0; i < p->n; i++)
 		bad |= fprintf(f, "%s\n", p->entries[i]) < 0;
+	bad |= fputs(POLICY_TEXT_END "\n", f) < 0; /* the text is whole */
 	if (fclose(f) != 0 || bad) {
 		free(text);
 		return NULL;
@@ -172,14 +178,17 @@ int dns_guard_send_policy(const char *dir, const sbx_net_policy *p, char *err)
 	if (!text)
 		return sbx_fail(err, SBX_ENOMEM, "out of memory");
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Before connect too: a guard that stopped would leave it waiting on a full backlog. */
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		rc = sbx_fail(err, SBX_EIO,
 			      "the DNS guard is not running (%s; see %s/dns-guard.log)",
 			      strerror(errno), dir);
 		goto out;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	while (done < len && (n = send(fd, text + done, len - done, MSG_NOSIGNAL)) > 0)
 		done += (size_t)n;
 	shutdown(fd, SHUT_WR);

@@ -72,7 +72,7 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 	sbx_sandbox *made_sb[SBX_FORK_MAX];
 	char snap[PATH_MAX];
 	sbx_config *own = NULL;
-	long long parent_end = fork_parent_expires(sb), saved_deadline;
+	long long parent_end, saved_deadline;
 	unsigned made = 0;
 	int rc;
 
@@ -80,6 +80,7 @@ int sbx_sandbox_fork(sbx_sandbox *sb, sbx_config *cfg, unsigned n, sbx_sandbox *
 		return SBX_EINVAL;
 	if (n < 1 || n > SBX_FORK_MAX)
 		return sandbox_error(sb, SBX_ERANGE, "a fork makes 1 to 64 children");
+	parent_end = fork_parent_expires(sb);
 	if (parent_end && parent_end <= (long long)time(NULL))
 		return sandbox_error(sb, SBX_ESTATE, "its time to live has run out");
 	if (!cfg && !(cfg = own = fork_default_config(sb)))

@@ -686,6 +686,14 @@ void net_host_release_fds(struct net_host *h)
 	h->tap_fd = h->dns_fd = -1;
 }
 
+int net_host_present(const char *dir)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/net", dir);
+	return access(path, F_OK) == 0;
+}
+
 void net_host_down(const char *dir)
 {
 	char path[4200], lease[4400] = "", table[64] = "";
@@ -808,17 +816,18 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 	if (rc != SBX_OK)
 		return rc;
 	names_removed = net_policy_names_removed(rec.policy, p);
-	rc = net_record_write(dir, p, rec.dns, rec.admit_private, err);
-	net_record_clear(&rec);
 	/* The guard first: a name taken off the list is answered no more before its addresses
 	 * leave the sets. */
-	if (rc == SBX_OK)
-		rc = dns_guard_send_policy(dir, p, err);
-	if (rc != SBX_OK)
+	rc = dns_guard_send_policy(dir, p, err);
+	if (rc != SBX_OK) {
+		net_record_clear(&rec);
 		return rc;
+	}
 	out = open_memstream(&cmds, &len);
-	if (!out)
+	if (!out) {
+		net_record_clear(&rec);
 		return sbx_fail(err, SBX_ENOMEM, "out of memory");
+	}
 	/* Before the table's own forward chain; rewritten whole in one transaction. The sets hold
 	 * what the DNS guard admitted (`admitted`, each address for its answer's TTL) and what was
 	 * sent to lately (`recent`): an address in use stays open 5 minutes past its last packet,
@@ -854,5 +863,10 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 	bad |= fclose(out) != 0;
 	rc = bad ? sbx_fail(err, SBX_ENOMEM, "out of memory") : net_nft(cmds, err);
 	free(cmds);
+	/* The record last: a change that failed on the way is compared with the old one again
+	 * when it is retried (names it removed still flush the sets). */
+	if (rc == SBX_OK)
+		rc = net_record_write(dir, p, rec.dns, rec.admit_private, err);
+	net_record_clear(&rec);
 	return rc;
 }

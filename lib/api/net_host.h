@@ -48,6 +48,8 @@ struct sbx_net_policy;
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err);
 /* Closes the fds h still holds (the VMM has its own copies once spawned). */
 void net_host_release_fds(struct net_host *h);
+/* Whether the sandbox in dir has a network (<dir>/net, which net_host_up writes). */
+int net_host_present(const char *dir);
 /* Removes what the sandbox in dir left on the host: its NAT table and its lease. For sandboxes
  * without a network, and a second time, it does nothing. */
 void net_host_down(const char *dir);

@@ -275,7 +275,7 @@ static int snapshot_net_record(sbx_sandbox *sb, struct snapshot_out *o)
 	struct net_record rec;
 	int rc = net_record_read(sb->dir, &rec, err);
 
-	if (rc == SBX_ENOENT)
+	if (rc == SBX_ENOENT && !net_host_present(sb->dir))
 		return SBX_OK;
 	if (rc == SBX_OK)
 		rc = net_record_write(o->dir, rec.policy, rec.dns, rec.admit_private, err);

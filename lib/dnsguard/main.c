@@ -14,15 +14,16 @@
 #include <arpa/inet.h>
 #include <cap-ng.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "jail/seccomp.h"
@@ -45,6 +46,7 @@ struct guard {
 	struct nft_ctx *nft;
 	const char *table;
 	struct sockaddr_in upstream;
+	uid_t owner; /* who may send policies: the uid that started it */
 	char *policy_buf; /* GUARD_POLICY_MAX + 1 bytes */
 };
 
@@ -67,32 +69,61 @@ static void guard_log(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* One policy from the library: read whole (to its end of file), parsed, installed, answered.
- * A bad one changes nothing and says why. */
+/* The policy on connection fd, read to its end of file within GUARD_CONTROL_TIMEOUT_S in all.
+ * 0, or -EINVAL (too long, a NUL, cut short, too slow). */
+static int guard_read_policy(struct guard *g, int fd, size_t *len)
+{
+	int64_t deadline = (int64_t)egress_now_ms() + GUARD_CONTROL_TIMEOUT_S * 1000;
+	ssize_t n;
+
+	*len = 0;
+	for (;;) {
+		int64_t left = deadline - (int64_t)egress_now_ms();
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -EINVAL;
+		n = recv(fd, g->policy_buf + *len, GUARD_POLICY_MAX - *len, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -EINVAL;
+		if (n > 0)
+			*len += (size_t)n;
+		if (*len == GUARD_POLICY_MAX)
+			return -EINVAL;
+	}
+	g->policy_buf[*len] = 0;
+	return memchr(g->policy_buf, 0, *len) ? -EINVAL : 0;
+}
+
+/* One policy from the library (and only from a process of the uid that started the guard:
+ * the socket is 0600, and this checks again), parsed, installed, answered. A bad one changes
+ * nothing and says why. */
 static void guard_from_control(struct guard *g)
 {
-	struct timeval tv = { GUARD_CONTROL_TIMEOUT_S, 0 };
 	struct egress_policy *p = NULL;
-	size_t len = 0;
-	ssize_t n = 1;
+	struct ucred peer;
+	socklen_t peer_len = sizeof(peer);
+	size_t len;
 	char reply[128];
 	int fd = accept4(CONTROL_FD, NULL, NULL, SOCK_CLOEXEC), rc;
 
 	if (fd < 0)
 		return;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (len < GUARD_POLICY_MAX && (n = read(fd, g->policy_buf + len,
-						   GUARD_POLICY_MAX - len)) > 0)
-		len += (size_t)n;
-	g->policy_buf[len] = 0;
-	if (n != 0 || memchr(g->policy_buf, 0, len))
-		rc = -EINVAL;
-	else
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) < 0 ||
+	    peer.uid != g->owner) {
+		guard_log("a policy from uid %u refused", (unsigned)peer.uid);
+		close(fd);
+		return;
+	}
+	rc = guard_read_policy(g, fd, &len);
+	if (rc == 0)
 		rc = policy_text_parse(g->policy_buf, &p);
 	if (rc == 0)
 		dns_guard_set_policy(g->dns, p);
 	snprintf(reply, sizeof(reply), rc == 0 ? "ok\n" : "error: %s\n", strerror(-rc));
-	if (write(fd, reply, strlen(reply)) < 0)
+	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		guard_log("answering the library: %s", strerror(errno));
 	close(fd);
 }
@@ -159,7 +190,7 @@ static void guard_from_upstream(struct guard *g, uint64_t now_ms)
 	if (!dns_guard_reply(g->dns, msg, (size_t)n, now_ms, admit, &n_admit))
 		return;
 	guard_admit(g, admit, n_admit);
-	if (send(VMM_FD, msg, (size_t)n, MSG_DONTWAIT) < 0)
+	if (send(VMM_FD, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		guard_log("to the VMM: %s", strerror(errno));
 }
 
@@ -224,6 +255,13 @@ static int guard_parse_args(int argc, char **argv, struct guard *g, int *admit_p
 static int guard_start(struct guard *g, int admit_private, unsigned uid, unsigned gid)
 {
 	prctl(PR_SET_NAME, "sbx-dns-guard");
+	g->owner = getuid();
+	/* A client that hung up must not end it; nor may one that connects and says nothing. */
+	signal(SIGPIPE, SIG_IGN);
+	if (fcntl(CONTROL_FD, F_SETFL, O_NONBLOCK) < 0) {
+		guard_log("control socket: %s", strerror(errno));
+		return -1;
+	}
 	g->nft = nft_ctx_new(NFT_CTX_DEFAULT);
 	g->policy_buf = malloc(GUARD_POLICY_MAX + 1);
 	if (!g->nft || !g->policy_buf || dns_guard_new(admit_private, &g->dns) < 0) {
@@ -274,11 +312,15 @@ int main(int argc, char **argv)
 				continue;
 			break;
 		}
+		/* Without its control socket it could take no policy: it stops serving. */
+		if (p[2].revents & (POLLERR | POLLHUP | POLLNVAL))
+			break;
 		if (p[2].revents & POLLIN)
 			guard_from_control(&g);
 		if (p[0].revents)
 			guard_from_vmm(&g, egress_now_ms(), &done);
-		if (p[1].revents & POLLIN)
+		/* An error (an ICMP answer to a query) is read off with the datagrams. */
+		if (p[1].revents)
 			guard_from_upstream(&g, egress_now_ms());
 	}
 	dns_guard_get_stats(g.dns, &st);

@@ -119,9 +119,10 @@ static void test_lease_and_teardown(void)
 	out = e2e_sh_out("ip -br addr show dev sbx-0a4d0008; ip route; nft list table ip sbx_0a4d0008; "
 		     "cat %s/net-leases/10.77.0.8; cat %s; ps -o args= -C sbx-dns-guard; "
 		     "echo record: $(cat %s/%s/network.json); "
+		     "echo control socket mode $(stat -c %%a %s/%s/guard.sock); "
 		     "grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):' "
 		     "/proc/$(pgrep -x sbx-dns-guard)/status",
-		     state, vmm_log, state, sbx_sandbox_id(a));
+		     state, vmm_log, state, sbx_sandbox_id(a), state, sbx_sandbox_id(a));
 	CHECK(contains(out, "10.77.0.13/30"));
 	CHECK(contains(out, "10.77.0.8/30 via 10.77.0.14 dev sbx-0a4d0008"));
 	CHECK(contains(out, "ip saddr 10.77.0.10 masquerade"));
@@ -138,6 +139,8 @@ static void test_lease_and_teardown(void)
 	CHECK(contains(out, "--table sbx_0a4d0008 --upstream 192.0.2.53:5353 --uid "));
 	CHECK(contains(out, "record: {\"policy\":{\"mode\":\"none\""));
 	CHECK(contains(out, "\"dns\":\"192.0.2.53:5353\""));
+	/* Its control socket: the library's alone (the VMM sees the directory). */
+	CHECK(contains(out, "control socket mode 600\n"));
 	/* The guard: not root, CAP_NET_ADMIN (bit 12) alone, nothing to gain by exec, seccomp. */
 	CHECK(contains(out, "CapEff:\t0000000000001000"));
 	CHECK(contains(out, "CapBnd:\t0000000000000000"));
