@@ -44,6 +44,18 @@ static sbx_config *config(const char *pool)
 	return cfg;
 }
 
+/* A sandbox from cfg; NULL (the check failed, the error said) when it could not be made. */
+static sbx_sandbox *create(sbx_config *cfg)
+{
+	sbx_sandbox *sb = NULL;
+	int rc = sbx_sandbox_create(cfg, &sb);
+
+	CHECK_EQ(rc, SBX_OK);
+	if (rc != SBX_OK)
+		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
+	return rc == SBX_OK ? sb : NULL;
+}
+
 static int contains(const char *text, const char *needle)
 {
 	int found = strstr(text, needle) != NULL;
@@ -105,14 +117,11 @@ static void test_policy_api(void)
 static void test_lease_and_teardown(void)
 {
 	sbx_config *cfg = config("10.77.0.0/28");
-	sbx_sandbox *a = NULL, *b = NULL;
+	sbx_sandbox *a = create(cfg), *b = NULL;
 	char *out;
 	int rc;
 
-	rc = sbx_sandbox_create(cfg, &a);
-	CHECK_EQ(rc, SBX_OK);
-	if (rc != SBX_OK) {
-		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
+	if (!a) {
 		sbx_config_free(cfg);
 		return;
 	}
@@ -247,7 +256,6 @@ static void test_no_upstream(void)
 	sbx_config *cfg = config("10.77.0.0/28");
 	sbx_sandbox *a = NULL;
 	char *out;
-	int rc;
 
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("/dev/null", "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0) {
@@ -258,10 +266,8 @@ static void test_no_upstream(void)
 		return;
 	}
 	CHECK_EQ(sbx_config_set_net_dns(cfg, NULL), SBX_OK);
-	rc = sbx_sandbox_create(cfg, &a);
-	CHECK_EQ(rc, SBX_OK);
-	if (rc != SBX_OK) {
-		fprintf(stderr, "create: %s\n", sbx_config_last_error(cfg));
+	a = create(cfg);
+	if (!a) {
 		sbx_config_free(cfg);
 		return;
 	}
