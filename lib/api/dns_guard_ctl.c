@@ -167,7 +167,7 @@ int dns_guard_send_policy(const char *dir, const sbx_net_policy *p, char *err)
 {
 	struct timeval tv = { GUARD_ANSWER_TIMEOUT_S, 0 };
 	struct sockaddr_un a;
-	char answer[128] = "", *text;
+	char answer[512] = "", *text;
 	size_t len = 0, done = 0;
 	ssize_t n = 0;
 	int fd, rc = SBX_OK;

@@ -771,33 +771,12 @@ static int net_policy_entry_rules(FILE *out, const char *table, const char *ifna
 		       table, ifname, ip, prefix, port) < 0;
 }
 
-/* Whether a name of old's list is not in new's: its addresses must leave the second layer. */
-static int net_policy_names_removed(const struct sbx_net_policy *old,
-				    const struct sbx_net_policy *new)
-{
-	uint32_t net;
-	uint8_t prefix;
-	uint16_t port;
-
-	for (size_t i = 0; old->mode == SBX_NET_ALLOW && i < old->n; i++) {
-		int kept = 0;
-
-		if (egress_cidr_parse(old->entries[i], &net, &prefix, &port) == 0)
-			continue;
-		for (size_t j = 0; new->mode == SBX_NET_ALLOW && j < new->n && !kept; j++)
-			kept = strcmp(old->entries[i], new->entries[j]) == 0;
-		if (!kept)
-			return 1;
-	}
-	return 0;
-}
-
 int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char *err)
 {
 	char path[4200], lease[4400] = "", table[64] = "", ifname[64], *cmds = NULL;
 	struct net_record rec;
 	size_t len = 0;
-	int names = 0, names_removed, bad = 0, rc;
+	int names = 0, bad = 0, rc;
 	FILE *f, *out;
 
 	snprintf(path, sizeof(path), "%s/net", dir);
@@ -815,9 +794,8 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 	rc = net_record_read(dir, &rec, err);
 	if (rc != SBX_OK)
 		return rc;
-	names_removed = net_policy_names_removed(rec.policy, p);
-	/* The guard first: a name taken off the list is answered no more before its addresses
-	 * leave the sets. */
+	/* The guard first: it answers a name taken off the list no more, and takes back the
+	 * addresses only that name admitted, before the chain changes. */
 	rc = dns_guard_send_policy(dir, p, err);
 	if (rc != SBX_OK) {
 		net_record_clear(&rec);
@@ -844,8 +822,7 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 		names |= is_name;
 	}
 	/* Names open what the guard admitted, on any port but DNS's (only address entries, above,
-	 * reach another DNS server). Without names, or with one taken off the list, nothing
-	 * admitted stays: the guard admits again as names are asked for. */
+	 * reach another DNS server). Without names nothing admitted stays. */
 	if (names)
 		bad |= fprintf(out,
 			       "add rule ip %1$s egress iifname \"%2$s\" meta l4proto { tcp, udp } "
@@ -855,7 +832,7 @@ int net_host_apply_policy(const char *dir, const struct sbx_net_policy *p, char 
 			       "add rule ip %1$s egress iifname \"%2$s\" ip daddr @recent "
 			       "update @recent { ip daddr } accept\n",
 			       table, ifname) < 0;
-	if (!names || names_removed)
+	else
 		bad |= fprintf(out, "flush set ip %1$s admitted\nflush set ip %1$s recent\n",
 			       table) < 0;
 	if (p->mode != SBX_NET_ALL)

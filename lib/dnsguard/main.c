@@ -48,6 +48,7 @@ struct guard {
 	struct sockaddr_in upstream;
 	uid_t owner; /* who may send policies: the uid that started it */
 	char *policy_buf; /* GUARD_POLICY_MAX + 1 bytes */
+	struct dns_a kept[DNS_GUARD_ADMITTED_MAX];
 };
 
 static void guard_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -97,6 +98,42 @@ static int guard_read_policy(struct guard *g, int fd, size_t *len)
 	return memchr(g->policy_buf, 0, *len) ? -EINVAL : 0;
 }
 
+/* Takes back, before the library hears the policy is in force, what a name no longer allowed
+ * admitted: both sets are emptied, and what names still allowed admitted goes back in (with its
+ * admission's time left, and a fresh idle grace, so their connections go on). Only flushes and
+ * adds: one transaction. 0, or -EIO with nftables' complaint in why. */
+static int guard_revoke(struct guard *g, enum dns_guard_change change, size_t n_kept, char *why,
+			size_t why_len)
+{
+	char *cmds = NULL, ip[16];
+	size_t len = 0;
+	FILE *out;
+	int rc = 0;
+
+	if (change == DNS_GUARD_KEEP)
+		return 0;
+	out = open_memstream(&cmds, &len);
+	if (!out)
+		return -EIO;
+	fprintf(out, "flush set ip %1$s admitted\nflush set ip %1$s recent\n", g->table);
+	for (size_t i = 0; change == DNS_GUARD_REBUILD && i < n_kept; i++) {
+		pkt_ipv4_format(g->kept[i].ip, ip);
+		if (g->kept[i].ttl)
+			fprintf(out, "add element ip %s admitted { %s timeout %us }\n", g->table, ip,
+				g->kept[i].ttl);
+		fprintf(out, "add element ip %s recent { %s }\n", g->table, ip);
+	}
+	if (fclose(out) != 0 || nft_run_cmd_from_buffer(g->nft, cmds) != 0) {
+		snprintf(why, why_len, "taking back addresses: %s",
+			 nft_ctx_get_error_buffer(g->nft));
+		why[strcspn(why, "\n")] = 0;
+		guard_log("%s", why);
+		rc = -EIO;
+	}
+	free(cmds);
+	return rc;
+}
+
 /* One policy from the library (and only from a process of the uid that started the guard:
  * the socket is 0600, and this checks again), parsed, installed, answered. A bad one changes
  * nothing and says why. */
@@ -105,8 +142,8 @@ static void guard_from_control(struct guard *g)
 	struct egress_policy *p = NULL;
 	struct ucred peer;
 	socklen_t peer_len = sizeof(peer);
-	size_t len;
-	char reply[128];
+	size_t len, n_kept;
+	char reply[512], why[400] = "";
 	int fd = accept4(CONTROL_FD, NULL, NULL, SOCK_CLOEXEC), rc;
 
 	if (fd < 0)
@@ -120,9 +157,14 @@ static void guard_from_control(struct guard *g)
 	rc = guard_read_policy(g, fd, &len);
 	if (rc == 0)
 		rc = policy_text_parse(g->policy_buf, &p);
-	if (rc == 0)
-		dns_guard_set_policy(g->dns, p);
-	snprintf(reply, sizeof(reply), rc == 0 ? "ok\n" : "error: %s\n", strerror(-rc));
+	if (rc == 0) {
+		enum dns_guard_change change =
+		    dns_guard_set_policy(g->dns, p, egress_now_ms(), g->kept, &n_kept);
+
+		rc = guard_revoke(g, change, n_kept, why, sizeof(why));
+	}
+	snprintf(reply, sizeof(reply), rc == 0 ? "ok\n" : "error: %s\n",
+		 why[0] ? why : strerror(-rc));
 	if (send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		guard_log("answering the library: %s", strerror(errno));
 	close(fd);

@@ -27,11 +27,26 @@ struct dns_guard_stats {
 
 struct dns_guard;
 
+/* Admissions the guard remembers (address and name), to take back exactly those of a name a new
+ * policy drops. */
+#define DNS_GUARD_ADMITTED_MAX 1024
+
+/* What a new policy asks of the second layer's sets. */
+enum dns_guard_change {
+	DNS_GUARD_KEEP,    /* no name it admitted for was taken off: nothing */
+	DNS_GUARD_REBUILD, /* empty them, then admit again what dns_guard_set_policy kept */
+	DNS_GUARD_EMPTY,   /* empty them: it forgot admissions to make room, so it cannot tell */
+};
+
 /* The policy starts as "none". 0, -ENOMEM. */
 int dns_guard_new(int admit_private, struct dns_guard **out);
 void dns_guard_free(struct dns_guard *g);
-/* Replaces the policy (g owns p). */
-void dns_guard_set_policy(struct dns_guard *g, struct egress_policy *p);
+/* Replaces the policy (g owns p). When a name it admitted addresses for is no longer allowed,
+ * the addresses still admitted for names that are go in kept (DNS_GUARD_ADMITTED_MAX of room;
+ * *n_kept how many; ttl: seconds left of their admission, 0 when only their idle grace may
+ * hold them open) and DNS_GUARD_REBUILD is returned. */
+enum dns_guard_change dns_guard_set_policy(struct dns_guard *g, struct egress_policy *p,
+					   uint64_t now_ms, struct dns_a *kept, size_t *n_kept);
 
 /* A query the VMM wants sent upstream: 1 when out (cap: at least DNS_GUARD_QUERY_MAX) holds
  * the query to send, rebuilt from the parsed question under an id of the guard's own

@@ -14,6 +14,25 @@
 #define PUBLIC_B 0xc6336402  /* 198.51.100.2 */
 #define PRIVATE 0x0a010203   /* 10.1.2.3 */
 
+/* Installs p at now_ms; what it keeps in kept[0..*n] (if wanted). */
+static enum dns_guard_change set_policy(struct dns_guard *g, struct egress_policy *p,
+					uint64_t now_ms, struct dns_a *kept, size_t *n)
+{
+	struct dns_a out[DNS_GUARD_ADMITTED_MAX];
+	size_t n_out;
+
+	return dns_guard_set_policy(g, p, now_ms, kept ? kept : out, n ? n : &n_out);
+}
+
+static struct egress_policy *allow_list(const char *const *entries)
+{
+	struct egress_policy *p = egress_policy_new(EGRESS_MODE_ALLOW);
+
+	for (size_t i = 0; entries[i]; i++)
+		CHECK_EQ(egress_policy_add(p, entries[i]), 0);
+	return p;
+}
+
 static struct dns_guard *guard(int admit_private, const char *const *entries)
 {
 	struct egress_policy *p = egress_policy_new(entries ? EGRESS_MODE_ALLOW : EGRESS_MODE_ALL);
@@ -22,7 +41,7 @@ static struct dns_guard *guard(int admit_private, const char *const *entries)
 	CHECK_EQ(dns_guard_new(admit_private, &g), 0);
 	for (size_t i = 0; entries && entries[i]; i++)
 		CHECK_EQ(egress_policy_add(p, entries[i]), 0);
-	dns_guard_set_policy(g, p);
+	CHECK_EQ(set_policy(g, p, 0, NULL, NULL), DNS_GUARD_KEEP);
 	return g;
 }
 
@@ -155,16 +174,82 @@ static void test_policy_change(void)
 	size_t alen, n;
 
 	CHECK_EQ(ask(g, 7, "example.com", 0, &up), 1);
-	dns_guard_set_policy(g, egress_policy_new(EGRESS_MODE_NONE));
+	CHECK_EQ(set_policy(g, egress_policy_new(EGRESS_MODE_NONE), 5, NULL, NULL),
+		 DNS_GUARD_KEEP); /* nothing was admitted: nothing to take back */
 	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 10, a, &n), 1);
 	CHECK_EQ(n, 0);
 	CHECK_EQ(ask(g, 7, "example.com", 20, &up), 0);
-	dns_guard_set_policy(g, egress_policy_new(EGRESS_MODE_ALL));
+	CHECK_EQ(set_policy(g, egress_policy_new(EGRESS_MODE_ALL), 25, NULL, NULL),
+		 DNS_GUARD_KEEP);
 	CHECK_EQ(ask(g, 7, "example.com", 30, &up), 1);
 	alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
 	CHECK_EQ(dns_guard_reply(g, ans, alen, 40, a, &n), 1);
 	CHECK_EQ(n, 0);
+	dns_guard_free(g);
+}
+
+/* A name taken off the list: the sets are rebuilt with what names still allowed admitted, each
+ * address once with its longest time left (an address the removed name admitted too stays);
+ * an expired admission keeps only its idle grace (ttl 0). When the guard had to forget
+ * admissions, it cannot tell: the sets are emptied. */
+static void test_revoke(void)
+{
+	static const char *const both[] = { "example.com", "*.pythonhosted.org", NULL };
+	static const char *const one[] = { "*.pythonhosted.org", NULL };
+	struct dns_guard *g = guard(0, both);
+	uint32_t ex[2] = { PUBLIC_A, PUBLIC_B }, py = PUBLIC_B;
+	struct dns_a a[DNS_MAX_A], kept[DNS_GUARD_ADMITTED_MAX];
+	struct upstream up;
+	uint8_t ans[1200];
+	size_t alen, n;
+
+	CHECK_EQ(ask(g, 1, "example.com", 0, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ex, 2, 600);
+	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+	CHECK_EQ(ask(g, 2, "files.pythonhosted.org", 0, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &py, 1, 60);
+	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+	/* The same list again changes nothing. */
+	CHECK_EQ(set_policy(g, allow_list(both), 1000, kept, &n), DNS_GUARD_KEEP);
+	/* example.com goes: only B stays, for pythonhosted.org's 60 s, 10 of them gone. */
+	CHECK_EQ(set_policy(g, allow_list(one), 10000, kept, &n), DNS_GUARD_REBUILD);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(kept[0].ip, PUBLIC_B);
+	CHECK_EQ(kept[0].ttl, 50);
+	/* Past its TTL: it keeps only its idle grace. */
+	CHECK_EQ(set_policy(g, allow_list(both), 120000, kept, &n), DNS_GUARD_KEEP);
+	CHECK_EQ(set_policy(g, egress_policy_new(EGRESS_MODE_NONE), 130000, kept, &n),
+		 DNS_GUARD_REBUILD);
+	CHECK_EQ(n, 0);
+	dns_guard_free(g);
+
+	g = guard(0, both);
+	CHECK_EQ(ask(g, 1, "example.com", 0, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ex, 2, 600);
+	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+	CHECK_EQ(ask(g, 2, "files.pythonhosted.org", 0, &up), 1);
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, &py, 1, 60);
+	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+	/* pythonhosted.org goes: A and B stay (example.com admitted both), B for 600 s now. */
+	CHECK_EQ(set_policy(g, allow_list((const char *const[]){ "example.com", NULL }), 0,
+			    kept, &n),
+		 DNS_GUARD_REBUILD);
+	CHECK_EQ(n, 2);
+	CHECK(kept[0].ttl == 600 && kept[1].ttl == 600);
+	CHECK(kept[0].ip != kept[1].ip);
+	dns_guard_free(g);
+
+	/* More admissions than it remembers: a later revocation cannot be exact. */
+	g = guard(0, both);
+	for (uint32_t i = 0; i <= DNS_GUARD_ADMITTED_MAX; i++) {
+		uint32_t ip = PUBLIC_A + i;
+
+		CHECK_EQ(ask(g, 3, "example.com", 0, &up), 1);
+		alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
+		CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+	}
+	CHECK_EQ(set_policy(g, allow_list(one), 0, kept, &n), DNS_GUARD_EMPTY);
 	dns_guard_free(g);
 }
 
@@ -227,6 +312,7 @@ int main(void)
 	test_answers(1);
 	test_forged();
 	test_policy_change();
+	test_revoke();
 	test_malformed();
 	return TEST_SUMMARY();
 }
