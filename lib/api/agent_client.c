@@ -41,13 +41,12 @@ static int bridge_handshake(int fd, char *err)
 
 int agent_call_open(const char *sandbox_dir, json_t *req, struct agent_call *c, char *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	int rc;
 
 	c->fd = -1; /* callers close the call whether or not it opened */
 	c->reader = NULL;
-	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock", sandbox_dir) >=
-	    sizeof(sa.sun_path))
+	if (unix_addr(&sa, sandbox_dir, "vsock.sock") < 0)
 		return sbx_fail(err, SBX_EINVAL, "sandbox directory path too long for a socket");
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)

@@ -11,15 +11,16 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "util/io.h"
 
 #define SBX_COMMAND_TIMEOUT_MS 5000
 
 int sandbox_command_connect(sbx_sandbox *sb)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", sb->dir);
+	struct sockaddr_un sa;
+	int fd;
 
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+	if (unix_addr(&sa, sb->dir, "control.sock") < 0)
 		return sandbox_error(sb, SBX_EINVAL, "control socket path too long");
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -19,6 +19,7 @@
 
 #include "dnsguard/policy_text.h"
 #include "internal.h"
+#include "util/io.h"
 
 #define GUARD_VMM_FD 3
 #define GUARD_UPSTREAM_FD 4
@@ -39,16 +40,6 @@ static const char *dns_guard_path(void)
 							       : SBX_DNS_GUARD_BUILD_PATH;
 }
 
-static int dns_guard_addr(const char *dir, struct sockaddr_un *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	return (size_t)snprintf(a->sun_path, sizeof(a->sun_path), "%s/" GUARD_SOCKET, dir) <
-			       sizeof(a->sun_path)
-		       ? 0
-		       : -1;
-}
-
 /* The control socket, listening, above the guard's fds (so no dup2 of the spawn lands on a
  * source still to be read). */
 static int dns_guard_listen(const char *dir, char *err)
@@ -56,7 +47,7 @@ static int dns_guard_listen(const char *dir, char *err)
 	struct sockaddr_un a;
 	int fd, high;
 
-	if (dns_guard_addr(dir, &a) < 0)
+	if (unix_addr(&a, dir, GUARD_SOCKET) < 0)
 		return sbx_fail(err, SBX_EINVAL, "%s: path too long for a Unix socket", dir);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* 0600: the VMM, which sees the sandbox's directory, must not reach it (nor any process
@@ -172,7 +163,7 @@ int dns_guard_send_policy(const char *dir, const sbx_net_policy *p, char *err)
 	ssize_t n = 0;
 	int fd, rc = SBX_OK;
 
-	if (dns_guard_addr(dir, &a) < 0 || access(a.sun_path, F_OK) < 0)
+	if (unix_addr(&a, dir, GUARD_SOCKET) < 0 || access(a.sun_path, F_OK) < 0)
 		return SBX_OK; /* no upstream, no guard */
 	text = dns_guard_policy_text(p, &len);
 	if (!text)

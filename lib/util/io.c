@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,4 +145,14 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int unix_addr(struct sockaddr_un *sa, const char *dir, const char *name)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+	return n >= 0 && (size_t)n < sizeof(sa->sun_path) ? 0 : -ENAMETOOLONG;
 }

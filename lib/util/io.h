@@ -27,3 +27,6 @@ ssize_t recv_until(int fd, void *buf, size_t len, int64_t deadline, int *fds, un
 int send_with_fds(int fd, const void *buf, size_t len, const int *fds, unsigned nfds);
 /* Writes all len bytes, retrying short writes and EINTR. 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
+struct sockaddr_un;
+/* The address of the Unix socket dir/name. 0, or -ENAMETOOLONG when it does not fit. */
+int unix_addr(struct sockaddr_un *sa, const char *dir, const char *name);

@@ -189,27 +189,48 @@ static void test_policy_change(void)
 	dns_guard_free(g);
 }
 
+/* The VMM asks for name and upstream answers with ips for ttl seconds, at now_ms: how many
+ * addresses the guard admitted, -1 when the query or the answer was refused. */
+static int answered(struct dns_guard *g, const char *name, uint64_t now_ms, const uint32_t *ips,
+		    size_t n_ips, uint32_t ttl)
+{
+	struct dns_a a[DNS_MAX_A];
+	struct upstream up;
+	uint8_t ans[1200];
+	size_t alen, n;
+
+	if (!ask(g, 1, name, now_ms, &up))
+		return -1;
+	alen = nf_dns_answer(ans, up.msg, up.len, 0, ips, n_ips, ttl);
+	return dns_guard_reply(g, ans, alen, now_ms, a, &n) ? (int)n : -1;
+}
+
+static const char *const both[] = { "example.com", "*.pythonhosted.org", NULL };
+
+/* A guard that admitted A and B for example.com (600 s) and B for files.pythonhosted.org
+ * (60 s), at 0. */
+static struct dns_guard *guard_admitted(void)
+{
+	static const uint32_t ex[2] = { PUBLIC_A, PUBLIC_B }, py = PUBLIC_B;
+	struct dns_guard *g = guard(0, both);
+
+	CHECK_EQ(answered(g, "example.com", 0, ex, 2, 600), 2);
+	CHECK_EQ(answered(g, "files.pythonhosted.org", 0, &py, 1, 60), 1);
+	return g;
+}
+
 /* A name taken off the list: the sets are rebuilt with what names still allowed admitted, each
  * address once with its longest time left (an address the removed name admitted too stays);
  * an expired admission keeps only its idle grace (ttl 0). When the guard had to forget
  * admissions, it cannot tell: the sets are emptied. */
 static void test_revoke(void)
 {
-	static const char *const both[] = { "example.com", "*.pythonhosted.org", NULL };
 	static const char *const one[] = { "*.pythonhosted.org", NULL };
-	struct dns_guard *g = guard(0, both);
-	uint32_t ex[2] = { PUBLIC_A, PUBLIC_B }, py = PUBLIC_B;
-	struct dns_a a[DNS_MAX_A], kept[DNS_GUARD_ADMITTED_MAX];
-	struct upstream up;
-	uint8_t ans[1200];
-	size_t alen, n;
+	static const char *const other[] = { "example.com", NULL };
+	struct dns_guard *g = guard_admitted();
+	struct dns_a kept[DNS_GUARD_ADMITTED_MAX];
+	size_t n;
 
-	CHECK_EQ(ask(g, 1, "example.com", 0, &up), 1);
-	alen = nf_dns_answer(ans, up.msg, up.len, 0, ex, 2, 600);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
-	CHECK_EQ(ask(g, 2, "files.pythonhosted.org", 0, &up), 1);
-	alen = nf_dns_answer(ans, up.msg, up.len, 0, &py, 1, 60);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
 	/* The same list again changes nothing. */
 	CHECK_EQ(set_policy(g, allow_list(both), 1000, kept, &n), DNS_GUARD_KEEP);
 	/* example.com goes: only B stays, for pythonhosted.org's 60 s, 10 of them gone. */
@@ -224,17 +245,9 @@ static void test_revoke(void)
 	CHECK_EQ(n, 0);
 	dns_guard_free(g);
 
-	g = guard(0, both);
-	CHECK_EQ(ask(g, 1, "example.com", 0, &up), 1);
-	alen = nf_dns_answer(ans, up.msg, up.len, 0, ex, 2, 600);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
-	CHECK_EQ(ask(g, 2, "files.pythonhosted.org", 0, &up), 1);
-	alen = nf_dns_answer(ans, up.msg, up.len, 0, &py, 1, 60);
-	CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
 	/* pythonhosted.org goes: A and B stay (example.com admitted both), B for 600 s now. */
-	CHECK_EQ(set_policy(g, allow_list((const char *const[]){ "example.com", NULL }), 0,
-			    kept, &n),
-		 DNS_GUARD_REBUILD);
+	g = guard_admitted();
+	CHECK_EQ(set_policy(g, allow_list(other), 0, kept, &n), DNS_GUARD_REBUILD);
 	CHECK_EQ(n, 2);
 	CHECK(kept[0].ttl == 600 && kept[1].ttl == 600);
 	CHECK(kept[0].ip != kept[1].ip);
@@ -245,9 +258,7 @@ static void test_revoke(void)
 	for (uint32_t i = 0; i <= DNS_GUARD_ADMITTED_MAX; i++) {
 		uint32_t ip = PUBLIC_A + i;
 
-		CHECK_EQ(ask(g, 3, "example.com", 0, &up), 1);
-		alen = nf_dns_answer(ans, up.msg, up.len, 0, &ip, 1, 60);
-		CHECK_EQ(dns_guard_reply(g, ans, alen, 0, a, &n), 1);
+		CHECK_EQ(answered(g, "example.com", 0, &ip, 1, 60), 1);
 	}
 	CHECK_EQ(set_policy(g, allow_list(one), 0, kept, &n), DNS_GUARD_EMPTY);
 	dns_guard_free(g);
